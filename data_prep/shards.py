@@ -1,0 +1,152 @@
+"""Shard files: LMDB (random access) and WebDataset tar (streaming).
+
+Both hold the same encoded records (see :mod:`mace4ir.data_prep.records`) in the
+same order. Every writer writes to a temporary name and renames at the end, so a
+shard either exists complete or not at all: a killed job never leaves a partial
+shard that a rerun would mistake for finished work.
+
+LMDB shard: one file (``subdir=False``), keys ``b"%09d" % local_index``, plus
+``b"__len__"``. WebDataset shard: a POSIX tar whose members are
+``<global_index:09d>.m4r``; headers carry no time stamps or owners, so the same
+records always give the same bytes and checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import lmdb
+
+from mace4ir.data_prep.errors import DataFormatError
+from mace4ir.data_prep.records import WDS_EXTENSION, decode_record
+
+LEN_KEY = b"__len__"
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(path.name + f".tmp{os.getpid()}")
+
+
+def write_lmdb_shard(path: str | Path, encoded: list[bytes]) -> dict:
+    """Write encoded records to one LMDB file atomically; return ``{count, sha256}``."""
+    path = Path(path)
+    tmp = _tmp_path(path)
+    tmp.unlink(missing_ok=True)
+    map_size = 2 * sum(len(b) + 64 for b in encoded) + (1 << 20)
+    env = lmdb.open(str(tmp), subdir=False, map_size=map_size, lock=False, sync=False, meminit=True)
+    with env.begin(write=True) as txn:
+        for i, value in enumerate(encoded):
+            txn.put(b"%09d" % i, value, append=True)
+        txn.put(LEN_KEY, str(len(encoded)).encode())
+    env.sync(True)
+    env.close()
+    # Compact copy: deterministic bytes for the same records (checksums in manifest).
+    final_tmp = tmp.with_name(tmp.name + ".c")
+    final_tmp.unlink(missing_ok=True)
+    env = lmdb.open(str(tmp), subdir=False, readonly=True, lock=False)
+    env.copy(str(final_tmp), compact=True)
+    env.close()
+    tmp.unlink()
+    _fsync_replace(final_tmp, path)
+    return {"count": len(encoded), "sha256": sha256_file(path)}
+
+
+def write_wds_shard(path: str | Path, items: Iterable[tuple[int, bytes]]) -> dict:
+    """Write ``(global_index, encoded)`` pairs as one WebDataset tar; return ``{count, sha256}``."""
+    path = Path(path)
+    tmp = _tmp_path(path)
+    count = 0
+    with open(tmp, "wb") as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for index, value in items:
+            info = tarfile.TarInfo(f"{index:09d}.{WDS_EXTENSION}")
+            info.size = len(value)
+            info.mtime = 0
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(value))
+            count += 1
+    _fsync_replace(tmp, path)
+    return {"count": count, "sha256": sha256_file(path)}
+
+
+def _fsync_replace(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class LmdbShard:
+    """Read-only random access to one LMDB shard; reopens itself after a fork."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._env = None
+        self._pid = None
+        self._len = None
+
+    def _txn(self):
+        if self._env is None or self._pid != os.getpid():
+            if not os.path.exists(self.path):
+                raise DataFormatError(f"{self.path}: LMDB shard missing")
+            self._env = lmdb.open(self.path, subdir=False, readonly=True, lock=False, readahead=False)
+            self._pid = os.getpid()
+        return self._env.begin(buffers=False)
+
+    def __len__(self) -> int:
+        if self._len is None:
+            with self._txn() as txn:
+                raw = txn.get(LEN_KEY)
+            if raw is None:
+                raise DataFormatError(f"{self.path}: LMDB shard has no {LEN_KEY!r} entry")
+            self._len = int(raw)
+        return self._len
+
+    def get_bytes(self, i: int) -> bytes:
+        with self._txn() as txn:
+            value = txn.get(b"%09d" % i)
+        if value is None:
+            raise DataFormatError(f"{self.path}: record {i} missing")
+        return value
+
+    def get(self, i: int) -> dict:
+        return decode_record(self.get_bytes(i), f"{self.path} record {i}")
+
+    def __getstate__(self):  # picklable for DataLoader workers: drop the open env
+        return {"path": self.path, "_env": None, "_pid": None, "_len": self._len}
+
+
+def iter_wds_shard(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(global_index, record)`` from one WebDataset tar shard, in order."""
+    path = str(path)
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                stem, _, ext = member.name.partition(".")
+                if ext != WDS_EXTENSION:
+                    continue
+                data = tar.extractfile(member).read()
+                yield int(stem), decode_record(data, f"{path} member {member.name}")
+    except (tarfile.TarError, OSError) as exc:
+        raise DataFormatError(f"{path}: unreadable WebDataset shard: {exc}") from None
+
+
+def index_wds_shard(path: str | Path) -> list[tuple[int, int]]:
+    """(offset, size) of every record member of a tar shard, for random access."""
+    out = []
+    with tarfile.open(str(path), mode="r:") as tar:
+        for member in tar:
+            if member.name.endswith("." + WDS_EXTENSION):
+                out.append((member.offset_data, member.size))
+    return out

@@ -1,0 +1,1 @@
+"""Stage 4: export, model card, push to and load from the Hugging Face Hub."""

@@ -1,0 +1,1 @@
+"""Stage 2: training MACE-EF and MACE-D with mace-torch (1 CPU to multi-node torchrun)."""
