@@ -1,0 +1,29 @@
+"""Fault-injection points for the kill-and-resume tests.
+
+With ``MACE4IR_PREP_PAUSE_AT=<point>:<n>`` in the environment, the process that
+reaches ``point`` when at least ``n`` tasks of that kind are done writes
+``<work>/PAUSED`` and sleeps, so that a test can SIGKILL the whole run at a known,
+interesting moment (not after a guessed delay). Points: ``scan`` (a unit is
+staged), ``plan`` (the split plan is saved), ``shard`` (an output shard is half
+written: first format on disk, marker not yet). Unset in normal use: no effect.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ENV = "MACE4IR_PREP_PAUSE_AT"
+
+
+def pause_point(name: str, work: Path, done: int) -> None:
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    point, _, n = spec.partition(":")
+    if point != name or done < int(n or 1):
+        return
+    (Path(work) / "PAUSED").write_text(f"{name}:{done} pid {os.getpid()}\n")
+    while True:  # wait to be killed
+        time.sleep(60)

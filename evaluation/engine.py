@@ -1,0 +1,148 @@
+"""Torch-level evaluation of an EF + D model pair on a batch of molecules.
+
+Everything here works on one packed graph (see :mod:`.graphs`): energies, forces,
+dipoles (e·Å), dipole Jacobians (atomic polar tensors) and Hessians come out for
+all molecules of the batch from one forward pass and a few *batched*
+vector-Jacobian products (``is_grads_batched``, i.e. torch.vmap over the backward
+pass) — no finite differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mace.modules  # noqa: F401  (before e3nn, see training.models)
+import numpy as np
+import torch
+
+from mace4ir.evaluation.graphs import MoleculeGraph
+
+
+@dataclass
+class ModelHandle:
+    """A loaded mace-torch model with what the engine needs to feed it."""
+
+    model: torch.nn.Module
+    kind: str  # "ef" or "dipole"
+    atomic_numbers: list[int]  # the model's element table, in one-hot order
+    r_max: float  # Å
+    source: str  # file it came from (for messages)
+
+    def __post_init__(self):
+        self.dtype = next(self.model.parameters()).dtype
+        table = torch.full((119,), -1, dtype=torch.int64)
+        table[torch.as_tensor(self.atomic_numbers)] = torch.arange(len(self.atomic_numbers))
+        self._index = table
+        # Edges beyond r_max only vanish when the radial features are cut off.
+        self.cutoff_exact = bool(getattr(getattr(self.model, "radial_embedding", None), "apply_cutoff", True))
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def to(self, device) -> "ModelHandle":
+        self.model = self.model.to(device)
+        self._index = self._index.to(device)
+        return self
+
+    def node_attrs(self, numbers: torch.Tensor) -> torch.Tensor:
+        idx = self._index.to(numbers.device)[numbers]
+        return torch.nn.functional.one_hot(idx, len(self.atomic_numbers)).to(self.dtype)
+
+
+def _graph_inputs(handle: ModelHandle, graph: MoleculeGraph, positions: torch.Tensor) -> dict:
+    return graph.mace_input(positions.to(handle.dtype), handle.node_attrs(graph.numbers))
+
+
+class IREngine:
+    """EF + D models evaluated together on packed molecule graphs."""
+
+    def __init__(self, ef: ModelHandle, dipole: ModelHandle, device="cpu", skin: float = 1.0):
+        self.device = torch.device(device)
+        self.ef = ef.to(self.device)
+        self.dipole = dipole.to(self.device)
+        exact = self.ef.cutoff_exact and self.dipole.cutoff_exact
+        self.skin = float(skin) if exact else 0.0
+        self.r_max = max(ef.r_max, dipole.r_max)
+
+    # ---- graphs -------------------------------------------------------------
+    def graph(self, atoms_list) -> MoleculeGraph:
+        return MoleculeGraph.build(
+            [a.numbers for a in atoms_list], [a.get_positions() for a in atoms_list], self.r_max, self.skin, self.device
+        )
+
+    def positions(self, atoms_list) -> torch.Tensor:
+        pos = np.concatenate([a.get_positions() for a in atoms_list])
+        return torch.as_tensor(pos, dtype=torch.float64, device=self.device)
+
+    # ---- values ---------------------------------------------------------------
+    def energy(self, graph: MoleculeGraph, positions: torch.Tensor) -> torch.Tensor:
+        """Total energies (n_mol,) in eV, differentiable w.r.t. ``positions``."""
+        out = self.ef.model(_graph_inputs(self.ef, graph, positions), compute_force=False)
+        return out["energy"].to(torch.float64)
+
+    def dipoles(self, graph: MoleculeGraph, positions: torch.Tensor) -> torch.Tensor:
+        """Dipole moments (n_mol, 3) in e·Å, differentiable w.r.t. ``positions``."""
+        out = self.dipole.model(_graph_inputs(self.dipole, graph, positions))
+        return out["dipole"].to(torch.float64)
+
+    def energy_forces(self, graph: MoleculeGraph, positions: torch.Tensor):
+        """(energies (n_mol,) eV, forces (n_atoms, 3) eV/Å), detached."""
+        with torch.enable_grad():
+            pos = positions.detach().requires_grad_(True)
+            energy = self.energy(graph, pos)
+            (grad,) = torch.autograd.grad(energy.sum(), pos)
+        return energy.detach(), -grad
+
+    def dipoles_detached(self, graph: MoleculeGraph, positions: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.dipoles(graph, positions.detach())
+
+    def dipole_jacobian(self, graph: MoleculeGraph, positions: torch.Tensor):
+        """(dipoles (n_mol, 3), APTs (n_atoms, 3, 3)) with apt[i, a, b] = dμ_a / dr_ib in e (e·Å/Å)."""
+        with torch.enable_grad():
+            pos = positions.detach().requires_grad_(True)
+            mu = self.dipoles(graph, pos)
+            eye = torch.eye(3, dtype=mu.dtype, device=mu.device)
+            seeds = eye[:, None, :].expand(3, mu.shape[0], 3)  # seed a selects component a of every molecule
+            (jac,) = torch.autograd.grad(mu, pos, grad_outputs=seeds, is_grads_batched=True)
+        return mu.detach(), jac.permute(1, 0, 2).contiguous()
+
+    def dipole_velocity(self, graph: MoleculeGraph, positions: torch.Tensor, velocities: torch.Tensor):
+        """(μ, dμ/dt = Σ_i P_i·v_i) per molecule: the atomic-polar-tensor route (velocities in Å/fs)."""
+        mu, apt = self.dipole_jacobian(graph, positions)
+        per_atom = torch.einsum("iab,ib->ia", apt, velocities.to(apt.dtype))
+        dmu = torch.zeros_like(mu).index_add_(0, graph.batch, per_atom)
+        return mu, dmu
+
+    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = None):
+        """Cartesian Hessians (eV/Å²), one (3n, 3n) array per molecule, by batched double backward.
+
+        Seed k selects coordinate k of *every* molecule at once: cross-molecule blocks
+        are zero, so max(3n) vector-Jacobian products give all Hessians of the batch.
+        """
+        sizes = (graph.ptr[1:] - graph.ptr[:-1]).tolist()
+        n_seeds = 3 * max(sizes)
+        seeds = torch.zeros((n_seeds, graph.n_atoms * 3), dtype=torch.float64, device=self.device)
+        for m, (start, n) in enumerate(zip(graph.ptr[:-1].tolist(), sizes)):
+            k = torch.arange(3 * n, device=self.device)
+            seeds[k, 3 * start + k] = 1.0
+        with torch.enable_grad():
+            pos = positions.detach().requires_grad_(True)
+            energy = self.energy(graph, pos)
+            (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=True)
+            rows = _batched_vjp(grad.reshape(-1), pos, seeds, chunk)
+        rows = rows.reshape(n_seeds, graph.n_atoms * 3)
+        out = []
+        for start, n in zip(graph.ptr[:-1].tolist(), sizes):
+            h = rows[: 3 * n, 3 * start : 3 * (start + n)].cpu().numpy()
+            out.append(0.5 * (h + h.T))
+        return out
+
+
+def _batched_vjp(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, chunk: int | None):
+    chunk = chunk or seeds.shape[0]
+    parts = []
+    for i in range(0, seeds.shape[0], chunk):
+        block = seeds[i : i + chunk].to(output.dtype)
+        (g,) = torch.autograd.grad(output, inputs, grad_outputs=block, is_grads_batched=True, retain_graph=True)
+        parts.append(g.detach())
+    return torch.cat(parts)

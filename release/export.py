@@ -1,0 +1,240 @@
+"""Export a trained MACE-EF + MACE-D pair as a release folder.
+
+Weights and specs are re-saved through :mod:`mace4ir.training.model_io` (safetensors +
+JSON, no pickle); metrics come from each run's ``test_errors.json``: as in the paper's
+workflow a model is released only after it was evaluated (``allow_missing_metrics``
+overrides this). The folder is built under a temporary name and renamed at the end, so
+a failed export never leaves a half-written release.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from mace4ir import __version__
+from mace4ir.data_prep.errors import Mace4irError
+from mace4ir.release.checksums import write_checksums
+from mace4ir.release.layout import (
+    FORMAT_NAME, FORMAT_VERSION, MODEL_CARD, MODEL_STEMS, RELEASE_CONFIG, TORCHSCRIPT_SUFFIX,
+)
+
+log = logging.getLogger(__name__)
+
+UNITS = {
+    "positions": "Å", "energy": "eV", "forces": "eV/Å", "dipole": "e·Å",
+    "atomic_energies": "eV", "metrics_energy": "meV/atom", "metrics_forces": "meV/Å",
+    "metrics_dipole": "meÅ (milli e·Å)",
+}
+TEST_ERRORS = "test_errors.json"
+BEST_MODEL = "best_model"
+
+
+@dataclass
+class ExportOptions:
+    ef: Path                      # training RUN dir (or a model_io stem) of the MACE-EF model
+    dipole: Path                  # training RUN dir (or a model_io stem) of the MACE-D model
+    out: Path                     # release folder to create
+    data: Path | None = None      # prepared dir (manifest.json); default: from the runs' config.yaml
+    bench: Path | None = None     # benchmark results (folder with metrics JSON, or the JSON file)
+    torchscript: bool = False
+    allow_missing_metrics: bool = False
+    overwrite: bool = False
+    license: str = "mit"
+    model_name: str = "mace4ir"
+    repo_id: str | None = None    # used in the model card's loading example
+
+
+def model_stem(path: Path) -> Path:
+    """A training RUN dir means its best (EMA) model; anything else is a model_io stem."""
+    path = Path(path)
+    return path / BEST_MODEL if path.is_dir() else path
+
+
+def run_dir(path: Path) -> Path:
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+def read_test_errors(path: Path, kind: str, allow_missing: bool) -> dict | None:
+    file = run_dir(path) / TEST_ERRORS
+    if not file.is_file():
+        if allow_missing:
+            log.warning("%s: no test-set errors; exporting without metrics (--allow-missing-metrics)", file)
+            return None
+        raise Mace4irError(
+            f"{file}: missing: the {kind} model has no test-set errors. Run "
+            f"'mace4ir evaluate-errors {run_dir(path)}' first, or pass --allow-missing-metrics"
+        )
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise Mace4irError(f"{file}: invalid JSON: {exc}") from None
+
+
+def find_manifest(opts: ExportOptions) -> dict | None:
+    """The prepared data's manifest: --data, else the data path in a run's config.yaml."""
+    candidates = [Path(opts.data)] if opts.data else []
+    for run in (run_dir(opts.ef), run_dir(opts.dipole)):
+        cfg_file = run / "config.yaml"
+        if cfg_file.is_file():
+            cfg = yaml.safe_load(cfg_file.read_text()) or {}
+            for key in ("data", "data_dir", "prepared", "prepared_dir"):
+                if isinstance(cfg.get(key), str):
+                    candidates.append(Path(cfg[key]))
+    for folder in candidates:
+        file = folder if folder.suffix == ".json" else folder / "manifest.json"
+        if file.is_file():
+            return json.loads(file.read_text())
+    if opts.data:
+        raise Mace4irError(f"{opts.data}: no manifest.json (expected a folder written by 'mace4ir prep')")
+    log.warning("training data manifest not found (pass --data PREPARED); the model card will not describe the data")
+    return None
+
+
+def data_summary(manifest: dict | None) -> dict | None:
+    """What the model card needs from the manifest (not shard paths/checksums)."""
+    if manifest is None:
+        return None
+    keep = ("source", "energy_field", "seed", "split_by", "rejected", "subsets", "elements", "units", "r_max", "versions")
+    summary = {k: manifest[k] for k in keep if k in manifest}
+    summary["splits"] = {name: split.get("count") for name, split in manifest.get("splits", {}).items()}
+    summary["statistics"] = manifest.get("statistics", {})
+    return summary
+
+
+def read_benchmarks(path: Path | None) -> dict | None:
+    """Benchmark-suite results: a JSON file, or the first metrics/summary JSON in a folder."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        found = [p for name in ("metrics.json", "summary.json", "report.json", "results.json")
+                 for p in sorted(path.rglob(name))]
+        if not found:
+            raise Mace4irError(f"{path}: no metrics.json / summary.json / report.json / results.json found")
+        path = found[0]
+    if not path.is_file():
+        raise Mace4irError(f"{path}: benchmark results not found")
+    try:
+        return {"source": path.name, "results": json.loads(path.read_text())}
+    except json.JSONDecodeError as exc:
+        raise Mace4irError(f"{path}: invalid JSON: {exc}") from None
+
+
+def software_versions() -> dict:
+    versions = {"mace4ir": __version__}
+    for dist in ("torch", "mace-torch", "e3nn", "ase", "huggingface_hub", "safetensors"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def model_entry(kind: str, spec: dict, model, source: Path) -> dict:
+    from ase.data import chemical_symbols
+
+    stem = MODEL_STEMS[kind]
+    entry = {
+        "kind": kind, "weights": stem + ".safetensors", "spec": stem + ".json",
+        "precision": spec["precision"], "architecture": spec["architecture"],
+        "atomic_numbers": spec["atomic_numbers"],
+        "elements": [chemical_symbols[z] for z in spec["atomic_numbers"]],
+        "avg_num_neighbors": spec["avg_num_neighbors"],
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "source_run": run_dir(source).name,
+    }
+    if kind == "ef":
+        entry["atomic_energies_eV"] = dict(zip(entry["elements"], spec["atomic_energies"]))
+        entry["scale"], entry["shift"] = spec["scale"], spec["shift"]
+    return entry
+
+
+def export_torchscript(model, path: Path) -> str:
+    """TorchScript via e3nn's compiler (as mace-torch does for LAMMPS); returns a status line."""
+    from e3nn.util import jit
+
+    try:
+        jit.compile(model).save(str(path))
+        return "ok"
+    except Exception as exc:  # mace-torch/e3nn modules are not all scriptable
+        first = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {first[0] if first else ''}"
+        log.warning("TorchScript export of %s failed (%s); the safetensors weights are unaffected", path.name, reason)
+        return f"failed ({reason})"
+
+
+def load_run_model(path: Path, kind: str):
+    from mace4ir.training.model_io import load_model
+
+    model, spec = load_model(model_stem(path))
+    if spec.get("kind") != kind:
+        raise Mace4irError(f"{model_stem(path)}.json: expected a {kind!r} model, found kind {spec.get('kind')!r} (swapped --ef/--dipole?)")
+    return model, spec
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def prepare_out(out: Path, overwrite: bool) -> Path:
+    out = Path(out)
+    if (out.is_file() or (out.is_dir() and any(out.iterdir()))) and not overwrite:
+        raise Mace4irError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+
+
+def export_release(opts: ExportOptions) -> Path:
+    """Write the release folder ``opts.out``; returns its path."""
+    from mace4ir.release.model_card import render_model_card
+    from mace4ir.training.model_io import save_model
+
+    metrics = {kind: read_test_errors(path, kind, opts.allow_missing_metrics)
+               for kind, path in (("ef", opts.ef), ("dipole", opts.dipole))}
+    config = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_name": opts.model_name,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "license": opts.license, "units": UNITS, "models": {}, "metrics": metrics,
+        "benchmarks": read_benchmarks(opts.bench),
+        "training_data": data_summary(find_manifest(opts)), "software": software_versions(),
+    }
+    tmp = prepare_out(opts.out, opts.overwrite)
+    try:
+        names = []
+        for kind, path in (("ef", opts.ef), ("dipole", opts.dipole)):
+            model, spec = load_run_model(path, kind)
+            weights, spec_file = save_model(model, spec, tmp / MODEL_STEMS[kind])
+            names += [weights.name, spec_file.name]
+            entry = config["models"][kind] = model_entry(kind, spec, model, path)
+            if opts.torchscript:
+                ts_name = MODEL_STEMS[kind] + TORCHSCRIPT_SUFFIX
+                entry["torchscript"] = export_torchscript(model, tmp / ts_name)
+                if entry["torchscript"] == "ok":
+                    entry["torchscript_file"] = ts_name
+                    names.append(ts_name)
+        (tmp / RELEASE_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
+        (tmp / MODEL_CARD).write_text(render_model_card(config, repo_id=opts.repo_id))
+        write_checksums(tmp, names + [RELEASE_CONFIG, MODEL_CARD])
+        out = Path(opts.out)
+        if out.exists():
+            shutil.rmtree(out)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a release is meant to be shared
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("release written to %s", out)
+    return out

@@ -1,0 +1,167 @@
+"""Export -> load round trips of a real (tiny) mace-torch EF + D pair, checksums, pickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import molecule
+
+from release_helpers import ERRORS, MANIFEST, assert_same, predictions
+
+pytest_plugins = ("release_helpers",)
+
+
+@pytest.fixture(scope="module")
+def runs(release_runs):
+    return release_runs
+
+
+@pytest.fixture(scope="module")
+def release(release_folder):
+    return release_folder
+
+
+@pytest.fixture(scope="module")
+def run_predictions(release_run_predictions):
+    return release_run_predictions
+
+
+def test_round_trip_gives_identical_energies_forces_dipoles(release, run_predictions):
+    import mace4ir
+
+    released = predictions(mace4ir.load(release))
+    assert_same(released, run_predictions)
+    assert any(np.abs(d).max() > 1e-6 for _, _, d in released)  # the dipole model is not trivially zero
+
+
+def test_weights_are_bit_identical(release, runs):
+    from safetensors.torch import load_file
+
+    for run, stem in zip(runs, ("mace4ir_ef", "mace4ir_dipole")):
+        original, exported = load_file(str(run / "best_model.safetensors")), load_file(str(release / f"{stem}.safetensors"))
+        assert original.keys() == exported.keys()
+        for key in original:
+            assert original[key].dtype == exported[key].dtype and bool((original[key] == exported[key]).all()), key
+
+
+def test_release_config_and_model_card(release, runs):
+    from huggingface_hub import ModelCard
+
+    config = json.loads((release / "mace4ir_release.json").read_text())
+    ef_spec = json.loads((runs[0] / "best_model.json").read_text())
+    assert config["models"]["ef"]["architecture"] == ef_spec["architecture"]
+    assert config["models"]["ef"]["atomic_numbers"] == [1, 6, 7, 8]
+    assert config["models"]["ef"]["atomic_energies_eV"] == {"H": -13.6, "C": -1029.8, "N": -1484.9, "O": -2041.9}
+    assert config["metrics"] == ERRORS
+    assert config["training_data"]["rejected"] == MANIFEST["rejected"]
+    card = ModelCard.load(release / "README.md")
+    assert card.data.license == "mit" and card.data.library_name == "mace4ir"
+    assert "infrared-spectroscopy" in card.data.tags
+    for value in ("12.50", "150.00", "40.00", 'mace4ir.load("org/tiny")', "QCML", "MACE4IR"):
+        assert value in card.text, value
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum not installed")
+def test_checksum_file_verifies_with_coreutils(release):
+    listed = {line.split("  ", 1)[1] for line in (release / "SHA256SUMS").read_text().splitlines()}
+    assert listed == {p.name for p in release.iterdir()} - {"SHA256SUMS"}
+    subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=release, check=True)
+
+
+def test_corrupted_weights_give_checksum_error(release, tmp_path):
+    import mace4ir
+    from mace4ir.release.checksums import ChecksumError
+
+    copy = Path(shutil.copytree(release, tmp_path / "copy"))
+    target = copy / "mace4ir_dipole.safetensors"
+    data = bytearray(target.read_bytes())
+    data[-100] ^= 0x01  # one flipped bit in the tensor data
+    target.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="mace4ir_dipole.safetensors.*does not match SHA256SUMS"):
+        mace4ir.load(copy)
+    target.unlink()
+    with pytest.raises(ChecksumError, match="mace4ir_dipole.safetensors: listed in SHA256SUMS but missing"):
+        mace4ir.load(copy)
+
+
+def test_export_refuses_unevaluated_model_unless_allowed(runs, tmp_path):
+    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.release.export import ExportOptions, export_release
+
+    ef, dip = Path(shutil.copytree(runs[0], tmp_path / "run_ef")), runs[1]
+    (ef / "test_errors.json").unlink()
+    with pytest.raises(Mace4irError, match=r"test_errors.json: missing.*evaluate-errors.*--allow-missing-metrics"):
+        export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel"))
+    assert not (tmp_path / "rel").exists()
+    out = export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", allow_missing_metrics=True))
+    assert json.loads((out / "mace4ir_release.json").read_text())["metrics"]["ef"] is None
+
+
+def test_export_refuses_swapped_models_and_existing_output(runs, release, tmp_path):
+    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.release.export import ExportOptions, export_release
+
+    with pytest.raises(Mace4irError, match="expected a 'ef' model, found kind 'dipole'"):
+        export_release(ExportOptions(ef=runs[1], dipole=runs[0], out=tmp_path / "swapped"))
+    with pytest.raises(Mace4irError, match="exists and is not empty"):
+        export_release(ExportOptions(ef=runs[0], dipole=runs[1], out=release))
+    assert not any(p.name.startswith(".swapped") for p in tmp_path.iterdir())  # temp folder cleaned up
+
+
+def test_mace_pickles_refused_without_trust_flag(runs, run_predictions, tmp_path):
+    import torch
+
+    import mace4ir
+    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.training.model_io import load_model
+
+    folder = tmp_path / "original_files"
+    folder.mkdir()
+    for run, name in zip(runs, ("MACE4IR_EF_small.model", "MACE4IR_D.model")):
+        torch.save(load_model(run / "best_model")[0], folder / name)  # what mace-torch ships: a full pickle
+    with pytest.raises(Mace4irError, match=r"pickles \(MACE4IR_D.model, MACE4IR_EF_small.model\).*trust_pickle=True"):
+        mace4ir.load(folder)
+    assert_same(predictions(mace4ir.load(folder, trust_pickle=True)), run_predictions)
+
+
+def populate_hub_cache(cache: Path, repo_id: str, release: Path, commit: str) -> None:
+    """Lay the release out as huggingface_hub's cache does after a snapshot_download."""
+    from mace4ir.data_prep.shards import sha256_file
+
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for f in release.iterdir():
+        blob = repo / "blobs" / sha256_file(f)
+        shutil.copy(f, blob)
+        (snapshot / f.name).symlink_to(os.path.relpath(blob, snapshot))
+
+
+def test_load_from_hub_cache_offline(release, run_predictions, tmp_path, monkeypatch):
+    import mace4ir
+
+    cache = tmp_path / "hf_cache"
+    populate_hub_cache(cache, "org/tiny", release, commit="a" * 40)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read when load() is called
+    calc = mace4ir.load("org/tiny", cache_dir=cache)
+    assert_same(predictions(calc), run_predictions)
+
+
+def test_offline_load_of_uncached_repo_is_a_clear_error(tmp_path, monkeypatch):
+    import mace4ir
+    from mace4ir.data_prep.errors import Mace4irError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Mace4irError, match="org/absent@main: not in the local Hugging Face cache"):
+        mace4ir.load("org/absent", cache_dir=tmp_path)
+    with pytest.raises(Mace4irError, match="neither an existing folder nor a Hub repo id"):
+        mace4ir.load(str(tmp_path / "no" / "such" / "folder"))
