@@ -21,6 +21,10 @@ examples:
   mace4ir prep --source qcml_sample --out prepared --config sample --workers 2
   mace4ir prep --source /data/tfds --out /scratch/qcml_prepared --workers 32
   mace4ir prep verify prepared --deep
+
+cluster (shared file system): a job array of `--stage scan --part I/N`, then one of
+`--stage write --part I/N`, then one plain run that writes manifest.json; see
+slurm/prep_array.sh and docs/data_prep.md.
 """
 
 
@@ -30,6 +34,14 @@ def _int_list(text: str) -> list[int]:
 
 def _str_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _part(text: str) -> tuple[int, int]:
+    i, _, n = text.partition("/")
+    try:
+        return int(i), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 3/32), got {text!r}") from None
 
 
 def register(sub) -> None:
@@ -78,6 +90,10 @@ def register(sub) -> None:
     p.add_argument("--r-max", type=float, help="neighbour cutoff in Å for avg_num_neighbors (default: 5.0)")
     p.add_argument("--min-distance", type=float, help="records with atoms closer than this (Å) are invalid (default: 0.5)")
     p.add_argument("--skip-corrupt", action="store_true", default=None, help="count corrupt TFRecords instead of stopping")
+    p.add_argument("--stage", choices=("all", "scan", "write"), default="all",
+                   help="all (default); scan or write: only that phase, for job arrays (see slurm/prep_array.sh)")
+    p.add_argument("--part", type=_part, default=(0, 1), metavar="I/N",
+                   help="with --stage scan|write: do input/output shards I, I+N, I+2N, ... (default 0/1)")
     p.add_argument("--keep-work", action="store_true", help="keep OUT/.work (staged records) after success")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_prep)
@@ -126,7 +142,7 @@ def prep_options(args):
 def run_prep(args) -> int:
     from mace4ir.data_prep.pipeline import prepare
 
-    prepare(prep_options(args))
+    prepare(prep_options(args), stage=args.stage, part=args.part)
     return 0
 
 

@@ -36,26 +36,29 @@ def plot_elements(counts: dict[str, int], path: str | Path, title: str = "struct
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     grid = np.full((10, 18), np.nan)
+    shape = np.full((10, 18), np.nan)  # light grey cells: the table's outline
+    for z in range(1, 119):
+        shape[table_position(z)] = 1.0
     for z_str, n in counts.items():
-        r, c = table_position(int(z_str))
-        grid[r, c] = max(int(n), 1)
-    fig = Figure(figsize=(12, 6.5))
+        grid[table_position(int(z_str))] = max(int(n), 1)
+    fig = Figure(figsize=(10, 5.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    ax.imshow(shape, cmap="Greys", vmin=0, vmax=8)
     vmax = np.nanmax(grid) if np.isfinite(grid).any() else 1
     im = ax.imshow(grid, cmap="viridis", norm=LogNorm(vmin=1, vmax=max(vmax, 2)))
-    for z in range(1, 119):
-        r, c = table_position(z)
-        n = counts.get(str(z))
-        ax.text(c, r - 0.12, chemical_symbols[z], ha="center", va="center", fontsize=8,
-                color="white" if n else "0.6")
-        if n:
-            ax.text(c, r + 0.25, f"{int(n):.0e}" if n >= 1e4 else str(n), ha="center", va="center", fontsize=5, color="white")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    for z_str, n in counts.items():  # labels only where there is data: text is slow to draw
+        r, c = table_position(int(z_str))
+        ax.text(c, r, f"{chemical_symbols[int(z_str)]}\n{int(n):.1e}" if n >= 1e4 else f"{chemical_symbols[int(z_str)]}\n{n}",
+                ha="center", va="center", fontsize=7, color="white")
+    ax.set_xticks(np.arange(-0.5, 18, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, 10, 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.5)  # cell borders
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.025, label="structures")
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    fig.subplots_adjust(left=0.02, right=0.9, top=0.93, bottom=0.03)
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
     os.replace(tmp, path)

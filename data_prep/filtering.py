@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial.distance import pdist
 
 from mace4ir.data_prep import units as U
 from mace4ir.data_prep.errors import DataFormatError
+from mace4ir.data_prep.geometry import min_distance as _min_distance
 from mace4ir.data_prep.records import make_record
 
 REASONS = ("charged", "not_singlet", "outlier", "invalid", "corrupt")
@@ -25,6 +25,9 @@ N_EXAMPLES = 5  # example key_hashes kept per rejection reason
 # neighbour is ~1.0-1.1 Å in organic molecules (C-H 1.09, N-H 1.01, O-H 0.96).
 H_BOND_RANGE = (0.8, 1.5)  # Å
 H_BOND_MIN_ATOMS = 20  # H atoms needed before the check is trusted
+# Same idea for formation energies: |E_f| per atom is a few eV (QCML PBE0 ~3 eV/atom);
+# Hartree read as eV gives ~0.1, eV read as Hartree ~80.
+FORMATION_PER_ATOM_RANGE = (0.3, 25.0)  # eV, median of |E| / N
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,9 @@ def convert(ex: dict, energy_field: str, factors, min_distance: float) -> dict |
     if not (np.isfinite(pos).all() and np.isfinite(forces).all() and np.isfinite(dipole).all() and np.isfinite(energy).all()):
         return "NaN or inf value"
     pos = pos.reshape(n, 3) * np.float32(length)
-    if n > 1:
-        dmin = float(pdist(pos).min())
-        if dmin < min_distance:
-            return f"atoms {dmin:.3f} Å apart (< {min_distance} Å)"
+    dmin = _min_distance(pos)
+    if dmin < min_distance:
+        return f"atoms {dmin:.3f} Å apart (< {min_distance} Å)"
     smiles = ex.get("smiles_hash")
     return make_record(
         z,
@@ -129,11 +131,17 @@ def h_bond_lengths(rec: dict) -> np.ndarray:
 
 
 class UnitCheck:
-    """Collects H–X distances of the first kept records and fails loudly on a wrong length unit."""
+    """Checks the first kept records of a shard for a wrong source unit, loudly.
 
-    def __init__(self, where: str, unit_name: str):
+    Lengths: the median H–X distance must be a bond length in Å. Energies (only
+    for formation-energy fields): the median |E|/N must be a few eV.
+    """
+
+    def __init__(self, where: str, unit_name: str, energy_field: str = "", energy_unit: str = ""):
         self.where, self.unit_name = where, unit_name
+        self.energy_field, self.energy_unit = energy_field, energy_unit
         self.lengths: list[np.ndarray] = []
+        self.energies: list[float] = []
         self.n = 0
         self.done = False
 
@@ -142,15 +150,29 @@ class UnitCheck:
             return
         d = h_bond_lengths(rec)
         self.lengths.append(d)
+        self.energies.append(abs(rec["energy"]) / len(rec["atomic_numbers"]))
         self.n += len(d)
-        if self.n >= 200:
+        if self.n >= 200 and len(self.energies) >= 20:
             self.check()
+
+    def check_energy(self) -> None:
+        if "formation" not in self.energy_field or len(self.energies) < 20:
+            return
+        median = float(np.median(self.energies))
+        lo, hi = FORMATION_PER_ATOM_RANGE
+        if not lo <= median <= hi:
+            raise DataFormatError(
+                f"{self.where}: median |{self.energy_field}| per atom is {median:.4g} eV after converting from "
+                f"{self.energy_unit!r} (expected {lo}–{hi} eV); the source energy unit is probably wrong "
+                f"(set units.energy, e.g. 'hartree' or 'ev')"
+            )
 
     def check(self) -> None:
         """Raise DataFormatError if the median H–X distance is not a bond length in Å."""
         if self.done:
             return
         self.done = True
+        self.check_energy()
         if self.n < H_BOND_MIN_ATOMS:
             return
         median = float(np.median(np.concatenate(self.lengths)))

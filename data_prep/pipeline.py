@@ -17,12 +17,14 @@ options and the data, never on the number of workers or on interruptions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -95,15 +97,78 @@ class PrepOptions:
         return d
 
 
-def prepare(opts: PrepOptions) -> dict:
-    """Run (or resume, or skip if complete) data preparation; returns the manifest dict."""
+STAGES = ("all", "scan", "write")
+
+
+def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1)) -> dict | None:
+    """Run (or resume, or skip if complete) data preparation; returns the manifest dict.
+
+    ``stage``/``part`` spread the work over independent jobs (e.g. a Slurm job array):
+    ``stage="scan", part=(i, n)`` scans input shards i, i+n, ...; ``stage="write",
+    part=(i, n)`` writes output shards i, i+n, ... (all scans must be done); both
+    return None. A final ``stage="all"`` run finishes whatever is left and writes
+    the manifest.
+    """
+    if stage not in STAGES:
+        raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
+    index, parts = part
+    if not 0 <= index < parts:
+        raise ConfigError(f"part must be I/N with 0 <= I < N, got {index}/{parts}")
     out, work = Path(opts.out), Path(opts.out) / WORK
     if _already_done(opts, out):
         log.info("%s is already prepared with these options; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
-    configs, fields, units, required = _resolve_source(opts)
-    _start_work(opts, out, work)
+    configs, fields, units, _ = _resolve_source(opts)
+    _start_work(opts, out, work, clean=stage == "all")
+    clock = PhaseClock(out, opts.workers, stage)
 
+    if stage in ("all", "scan"):
+        with clock.phase("scan") as ph:
+            ph["records"] = _scan(opts, work, configs, fields, units[index::parts])
+        if stage == "scan":
+            return None
+    missing = [u.index for u in units if not unit_done(work, u.index)]
+    if missing:
+        raise Mace4irError(f"{out}: input shards {_ranges(missing)} are not scanned yet (run the scan stage first)")
+    with clock.phase("plan"):
+        summaries = [load_unit_summary(work, u.index) for u in units]
+        counts = _merge_counts(summaries)
+        sizes, subsets = _plan(opts, work, summaries)
+        shard_tasks = _shard_tasks(opts, out, work, sizes, subsets)
+    with clock.phase("write") as ph:
+        ph["records"] = _write(opts, work, shard_tasks[index::parts])
+    if stage == "write":
+        return None
+
+    with clock.phase("manifest"):
+        manifest = build_manifest(opts, out, work, configs, fields, shard_tasks, counts, subsets, summaries)
+        write_manifest(out, manifest)
+    if not opts.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+class PhaseClock:
+    """Wall time and record counts of each phase of this invocation -> ``OUT/timings.json``
+    (kept out of the manifest, which must not depend on how the run went)."""
+
+    def __init__(self, out: Path, workers: int, stage: str):
+        self.path = Path(out) / "timings.json"
+        self.data = {"workers": workers, "stage": stage, "phases": {}}
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        entry: dict = {}
+        start = time.perf_counter()
+        yield entry
+        entry["seconds"] = time.perf_counter() - start
+        self.data["phases"][name] = entry
+        tmp = self.path.with_name(f"timings.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def _scan(opts: PrepOptions, work: Path, configs, fields, units) -> int:
     tasks = [
         ScanTask(configs, fields, u, work, opts.energy_field, opts.units, opts.min_distance, opts.skip_corrupt, opts.seed)
         for u in units
@@ -111,20 +176,19 @@ def prepare(opts: PrepOptions) -> dict:
     ]
     log.info("phase 1/3: scanning %d input shards (%d already done)", len(tasks), len(units) - len(tasks))
     _run(scan_unit, tasks, opts, "scan", [t.unit.count for t in tasks], "rec")
-    summaries = [load_unit_summary(work, u.index) for u in units]
-    counts = _merge_counts(summaries)
+    return sum(t.unit.count for t in tasks)
 
-    sizes, subsets = _plan(opts, work, summaries)
-    shard_tasks = _shard_tasks(opts, out, work, sizes, subsets)
+
+def _write(opts: PrepOptions, work: Path, shard_tasks) -> int:
     todo = [t for t in shard_tasks if not shard_marker(work, t.split, t.shard).is_file()]
     log.info("phase 3/3: writing %d output shards (%d already done)", len(todo), len(shard_tasks) - len(todo))
     _run(write_shard, todo, opts, "write", [t.stop - t.start for t in todo], "rec")
+    return sum(t.stop - t.start for t in todo)
 
-    manifest = build_manifest(opts, out, work, configs, fields, shard_tasks, counts, subsets, summaries)
-    write_manifest(out, manifest)
-    if not opts.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    return manifest
+
+def _ranges(indices: list[int]) -> str:
+    shown = ", ".join(str(i) for i in indices[:10])
+    return shown + (f" ... ({len(indices)} in all)" if len(indices) > 10 else "")
 
 
 # ---------------------------------------------------------------- set-up / resume
@@ -163,9 +227,10 @@ def _resolve_source(opts: PrepOptions):
 SCAN_OPTIONS = ("source", "energy_field", "units", "min_distance", "skip_corrupt", "seed")
 
 
-def _start_work(opts: PrepOptions, out: Path, work: Path) -> None:
+def _start_work(opts: PrepOptions, out: Path, work: Path, clean: bool) -> None:
     """Create or reuse the work folder. Staged work made with other options is discarded:
-    the scan when an option it depends on changed, otherwise only the plan and shards."""
+    the scan when an option it depends on changed, otherwise only the plan and shards.
+    ``clean`` removes temporary files of killed runs (not while array jobs may run)."""
     fingerprint = json.loads(json.dumps(opts.fingerprint()))
     scan_fp = {k: fingerprint[k] for k in SCAN_OPTIONS}
     fp_path = work / "options.json"
@@ -182,12 +247,13 @@ def _start_work(opts: PrepOptions, out: Path, work: Path) -> None:
             log.info("resuming the unfinished run in %s", out)
     for name in ("scan", "plan", "shards"):
         (work / name).mkdir(parents=True, exist_ok=True)
-    tmp = fp_path.with_name("options.json.tmp")
+    tmp = fp_path.with_name(f"options.json.tmp{os.getpid()}")
     tmp.write_text(json.dumps(fingerprint, indent=1))
     os.replace(tmp, fp_path)
-    for stray in out.rglob("*.tmp*"):  # leftovers of a killed run
-        if stray.is_file():
-            stray.unlink()
+    if clean:
+        for stray in out.rglob("*.tmp*"):  # leftovers of a killed run
+            if stray.is_file():
+                stray.unlink()
 
 
 # ---------------------------------------------------------------- phase 2
@@ -203,12 +269,13 @@ def _plan(opts: PrepOptions, work: Path, summaries: list[dict]):
         rank, group, unit, local = _load_keys(work, summaries)
         plan = make_plan(rank, group, unit, local, sizes, opts.split_by)
         for split, arr in plan.items():
-            tmp = work / "plan" / f"{split}.npy.tmp"
+            tmp = work / "plan" / f"{split}.npy.tmp{os.getpid()}"
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)
             os.replace(tmp, work / "plan" / f"{split}.npy")
-        done.with_suffix(".tmp").write_text(json.dumps({s: int(len(a)) for s, a in plan.items()}))
-        os.replace(done.with_suffix(".tmp"), done)
+        tmp = done.with_name(f"done.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps({s: int(len(a)) for s, a in plan.items()}))
+        os.replace(tmp, done)
         pause_point("plan", work, 1)
     counts = json.loads(done.read_text())
     subsets = check_subsets(opts.subsets, counts["train"])

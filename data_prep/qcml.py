@@ -92,7 +92,18 @@ def load_config(folder: Path) -> QcmlConfig:
     meta = {}
     if (folder / "metadata.json").is_file():
         meta = json.loads((folder / "metadata.json").read_text())
+    _check_encodings(feats, feats_path)
     return QcmlConfig(folder.parent.name, folder, sorted(feats), shards, lengths, info.get("description", ""), meta)
+
+
+def _check_encodings(feats: dict, where: Path) -> None:
+    """The reader handles TFDS tensors stored as plain lists (encoding 'none'), as QCML does."""
+    for name, spec in feats.items():
+        encoding = spec.get("tensor", {}).get("encoding", "none")
+        if encoding not in ("none", "", None):
+            raise DataFormatError(
+                f"{where}: feature {name!r} uses TFDS tensor encoding {encoding!r}; only 'none' is supported"
+            )
 
 
 def discover_configs(source: str | Path) -> dict[str, QcmlConfig]:
@@ -187,6 +198,7 @@ def iter_unit(configs: dict[str, QcmlConfig], fields: dict[str, list[str]], unit
     when key_hashes disagree, naming both files and the record index.
     """
     names = list(fields)
+    wanted = {c: ["key_hash", *fields[c]] for c in names}
     streams = [iter_range(configs[c], unit.start, unit.count, skip_corrupt, corrupt) for c in names]
     for offset, parts in enumerate(zip(*streams)):
         index = unit.start + offset
@@ -195,7 +207,7 @@ def iter_unit(configs: dict[str, QcmlConfig], fields: dict[str, list[str]], unit
             continue
         merged, key = {}, None
         for cfg_name, (path, local, payload) in zip(names, parts):
-            ex = decode_example(payload, f"{path} record {local}")
+            ex = decode_example(payload, f"{path} record {local}", wanted[cfg_name])
             this_key = _key_of(ex, path, local)
             if key is None:
                 key, key_where = this_key, (path, local)

@@ -90,9 +90,18 @@ SAMPLE_MOLECULES = {
 ATOM_UNPAIRED = {1: 1, 3: 1, 5: 1, 6: 2, 7: 3, 8: 2, 9: 1, 11: 1, 12: 0, 13: 1, 14: 2, 15: 3, 16: 2, 17: 1, 35: 1, 53: 1}
 
 
+def _require(module: str, extra: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise Mace4irError(f"the sample needs {module.split('.')[0]}: pip install 'mace4ir[{extra}]'") from None
+
+
 def xtb_singlepoint(numbers, positions_bohr, charge: int = 0, uhf: int = 0) -> dict:
     """GFN2-xTB energy (Ha), gradient (Ha/Bohr) and dipole (e·Bohr), all atomic units."""
-    from tblite.interface import Calculator
+    Calculator = _require("tblite.interface", "xtb").Calculator
 
     calc = Calculator("GFN2-xTB", np.asarray(numbers), np.asarray(positions_bohr, float), charge=charge, uhf=uhf)
     calc.set("verbosity", 0)
@@ -111,8 +120,8 @@ def atom_reference_energy(z: int) -> float:
 
 def embed_smiles(smiles: str, seed: int = 0) -> Atoms:
     """3D structure from SMILES with RDKit (ETKDG, then MMFF or UFF when available)."""
-    from rdkit import Chem
-    from rdkit import RDLogger
+    _require("rdkit", "chem")
+    from rdkit import Chem, RDLogger
     from rdkit.Chem import AllChem
 
     RDLogger.DisableLog("rdApp.*")  # UFF typer warnings for metals are expected
@@ -137,8 +146,8 @@ def embed_smiles(smiles: str, seed: int = 0) -> Atoms:
 def reference_geometry(smiles: str) -> Atoms:
     """RDKit geometry relaxed with GFN2-xTB (loose, 0.05 eV/Å: a sampling centre, not a minimum)."""
     from ase.optimize import BFGS
-    from tblite.ase import TBLite
 
+    TBLite = _require("tblite.ase", "xtb").TBLite
     atoms = embed_smiles(smiles)
     atoms.calc = TBLite(method="GFN2-xTB", accuracy=XTB_ACCURACY, verbosity=0)
     BFGS(atoms, logfile=None).run(fmax=0.05, steps=200)

@@ -64,7 +64,7 @@ def scan_unit(task: ScanTask) -> dict:
     stem = unit_stem(task.work, task.unit.index)
     factors = task.units.factors()
     counts = FilterCounts()
-    check = UnitCheck(str(task.unit.path), task.units.positions)
+    check = UnitCheck(str(task.unit.path), task.units.positions, task.energy_field, task.units.energy)
     corrupt: list = []
     offsets, ranks, groups = [0], [], []
     n_read = 0

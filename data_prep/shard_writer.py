@@ -68,8 +68,7 @@ def write_shard(task: ShardTask) -> dict:
     encoded = read_staged(task.work, np.asarray(plan))
     records = [decode_record(b, f"staged {task.split} record {task.start + k}") for k, b in enumerate(encoded)]
     stats = StatsAccumulator(r_max=task.r_max)
-    for rec in records:
-        stats.add(rec)
+    stats.add_batch(records)
     marker = {"split": task.split, "shard": task.shard, "start": task.start, "count": len(records), "files": {}}
     for fmt in task.formats:
         rel = shard_relpath(task.split, fmt, task.shard)

@@ -7,8 +7,7 @@ worker and merged afterwards with the same result:
 * E0s by least squares ``E ≈ Σ_Z n_Z E0_Z``: the normal equations ``XᵀX`` and
   ``Xᵀy`` (118×118, exact, independent of the number of records);
 * mean number of neighbours within ``r_max`` (edges / atoms, as mace-torch);
-  molecules are not periodic, so all pair distances (SciPy ``pdist``) give the
-  exact neighbour count;
+  molecules are not periodic, so all pair distances give the exact count;
 * energy per atom (mean, std), force RMS over all components, and the mean
   interaction energy per atom after E0 subtraction, from ``Σ E/N`` and
   ``Σ n_Z/N`` (no second pass needed).
@@ -19,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial.distance import pdist
+
+from mace4ir.data_prep.geometry import count_neighbors
 
 NZ = 119  # index = atomic number
 
@@ -43,22 +43,29 @@ class StatsAccumulator:
     element_structures: np.ndarray = field(default_factory=lambda: np.zeros(NZ, np.int64))
 
     def add(self, rec: dict) -> None:
-        z, pos, e = rec["atomic_numbers"], rec["positions"], rec["energy"]
-        n = len(z)
-        counts = np.bincount(z, minlength=NZ).astype(np.float64)
-        self.n_structures += 1
-        self.n_atoms += n
-        if n > 1:
-            self.n_edges += 2 * int(np.count_nonzero(pdist(pos) < self.r_max))
-        f = rec["forces"].astype(np.float64)
-        self.sum_f2 += float(np.dot(f.ravel(), f.ravel()))
-        self.sum_e_per_atom += e / n
-        self.sum_e_per_atom_sq += (e / n) ** 2
-        nz = np.flatnonzero(counts)
-        self.xtx[np.ix_(nz, nz)] += np.outer(counts[nz], counts[nz])
-        self.xty[nz] += counts[nz] * e
-        self.comp_per_atom[nz] += counts[nz] / n
-        self.element_structures[nz] += 1
+        self.add_batch([rec])
+
+    def add_batch(self, records: list[dict]) -> None:
+        """Accumulate a list of records (vectorised over the records of a shard)."""
+        if not records:
+            return
+        n_atoms = np.array([len(r["atomic_numbers"]) for r in records])
+        energy = np.array([r["energy"] for r in records], dtype=np.float64)
+        owner = np.repeat(np.arange(len(records)), n_atoms)
+        z = np.concatenate([r["atomic_numbers"] for r in records])
+        comp = np.bincount(owner * NZ + z, minlength=len(records) * NZ).reshape(len(records), NZ).astype(np.float64)
+        forces = np.concatenate([r["forces"] for r in records]).astype(np.float64).ravel()
+        e_per_atom = energy / n_atoms
+        self.n_structures += len(records)
+        self.n_atoms += int(n_atoms.sum())
+        self.n_edges += sum(count_neighbors(r["positions"], self.r_max) for r in records)
+        self.sum_f2 += float(forces @ forces)
+        self.sum_e_per_atom += float(e_per_atom.sum())
+        self.sum_e_per_atom_sq += float(e_per_atom @ e_per_atom)
+        self.xtx += comp.T @ comp  # integer-valued: exact in float64
+        self.xty += comp.T @ energy
+        self.comp_per_atom += (comp / n_atoms[:, None]).sum(axis=0)
+        self.element_structures += (comp > 0).sum(axis=0)
 
     def merge(self, other: "StatsAccumulator") -> None:
         for name in ("n_structures", "n_atoms", "n_edges", "sum_f2", "sum_e_per_atom", "sum_e_per_atom_sq"):

@@ -151,7 +151,11 @@ def report_markdown(run, results, rows, class_rows, figures, reference_dir) -> s
         lines += ["## Failed molecules", ""]
         lines += [f"- `{r['id']}`: {r.get('error', '')}" for r in failed]
         lines.append("")
-    notes = [r for r in rows if r.get("note") and r.get("status") == "ok"]
+    unreferenced = [r["id"] for r in rows if r.get("status") == "ok" and r.get("reference") == "-"]
+    if unreferenced:
+        lines += [f"Without references (spectra computed, nothing to compare; add references to the suite or "
+                  f"pass --reference): {', '.join(unreferenced)}.", ""]
+    notes = [r for r in rows if r.get("note") and r.get("status") == "ok" and r.get("reference") != "-"]
     if notes:
         lines += ["## Notes", ""] + [f"- `{r['id']}` ({r.get('prediction')} vs {r.get('reference')}): {r['note']}"
                                      for r in notes] + [""]

@@ -19,7 +19,7 @@ from typing import Any
 
 from mace4ir.data_prep.errors import ConfigError, DataFormatError
 
-FINGERPRINT_KEYS = ("kind", "calculator", "settings")
+FINGERPRINT_KEYS = ("suite", "kind", "calculator", "settings")
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

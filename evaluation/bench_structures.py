@@ -119,7 +119,7 @@ def _from_spec(mol: Molecule, locations: dict) -> tuple[Atoms, str]:
         if not smiles:
             raise DatasetRecordMissing(f"molecule {mol.id!r}: {kind} record {value!r} needs a local copy: "
                                        f"pass --dataset {kind}=PATH or set {ENV_VARS[kind]}")
-        return _load(smiles), f"RDKit embedding of {smiles} (no local {kind} copy)"
+        return _embed(smiles), f"RDKit embedding of {smiles} (no local {kind} copy)"
     if kind == "smiles":
         return _embed(value), f"RDKit embedding of {value}"
     return _read_file(value), f"file {value}"

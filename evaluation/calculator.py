@@ -7,6 +7,7 @@ polar tensors ∂μ/∂r in e. Only neutral closed-shell molecules are accepted.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +37,31 @@ def load_model_handle(path, kind: str, trust_pickle: bool = False, device="cpu")
     path = Path(path)
     if path.is_dir():
         path = path / "best_model"
+    _check_spec_kind(path, kind)
     if path.suffix in PICKLE_SUFFIXES:
         handle = _handle_from_pickle(load_mace_pickle(path, trust_pickle=trust_pickle, device=device), str(path))
     else:
         model, spec = load_model(path, device=device)
         handle = _handle_from_spec(model, spec, str(path))
-    if handle.kind != kind:
-        want = "an energy/force (EF)" if kind == "ef" else "a dipole (D)"
-        raise Mace4irError(f"{path}: expected {want} model, got a {handle.kind!r} model (swapped --ef/--dipole?)")
+    _check_kind(path, handle.kind, kind)
     return handle
+
+
+def _check_kind(path, got: str, want: str) -> None:
+    if got != want:
+        what = "an energy/force (EF)" if want == "ef" else "a dipole (D)"
+        raise Mace4irError(f"{path}: expected {what} model, got a {got!r} model (swapped --ef/--dipole?)")
+
+
+def _check_spec_kind(path: Path, kind: str) -> None:
+    """Fail fast on a swapped pair, before the (slow) model construction."""
+    spec_file = path.with_suffix(".json") if path.suffix in ("", ".safetensors", ".json") else None
+    if spec_file is not None and spec_file.is_file():
+        try:
+            got = json.loads(spec_file.read_text()).get("kind")
+        except json.JSONDecodeError:
+            return  # load_model reports the broken file
+        _check_kind(path, got, kind)
 
 
 class MaceIRCalculator(Calculator):

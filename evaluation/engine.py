@@ -113,11 +113,12 @@ class IREngine:
         dmu = torch.zeros_like(mu).index_add_(0, graph.batch, per_atom)
         return mu, dmu
 
-    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = None):
+    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = 96):
         """Cartesian Hessians (eV/Å²), one (3n, 3n) array per molecule, by batched double backward.
 
         Seed k selects coordinate k of *every* molecule at once: cross-molecule blocks
-        are zero, so max(3n) vector-Jacobian products give all Hessians of the batch.
+        are zero, so max(3n) vector-Jacobian products give all Hessians of the batch,
+        vmapped in chunks of ``chunk`` seeds (bounds memory; None = all at once).
         """
         sizes = (graph.ptr[1:] - graph.ptr[:-1]).tolist()
         n_seeds = 3 * max(sizes)

@@ -9,6 +9,7 @@ as plain velocity Verlet. State is float64. Units: positions Å, velocities
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,10 +33,14 @@ class BAOAB:
                  generator: torch.Generator):
         self.dt = float(timestep_fs)
         self.inv_m = (1.0 / masses)[:, None]
-        self.c1 = float(torch.exp(torch.tensor(-friction_fs_inv * self.dt)))
-        self.c2 = (1.0 - self.c1**2) ** 0.5
+        self.set_friction(friction_fs_inv)
         self.sigma = torch.sqrt(units.kB * temperature_K * self.inv_m) * VEL  # thermal velocity, Å/fs
         self.generator = generator
+
+    def set_friction(self, friction_fs_inv: float) -> None:
+        self.friction = float(friction_fs_inv)
+        self.c1 = math.exp(-self.friction * self.dt)
+        self.c2 = math.sqrt(1.0 - self.c1**2)
 
     def maxwell_boltzmann(self, batch: torch.Tensor, n_mol: int) -> torch.Tensor:
         """Random velocities at the target temperature with each molecule's centre-of-mass motion removed."""

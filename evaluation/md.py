@@ -36,6 +36,7 @@ class MDOptions:
     thermalization_ps: float = 5.0
     production_ps: float = 50.0
     friction_fs_inv: float = 0.01 * ASE_FRICTION_TO_FS_INV
+    thermalization_friction_fs_inv: float | None = None  # stronger coupling while thermalising (None: same)
     replicas: int = 1
     seed: int = 0
     dipole_route: str = "fd"  # "fd": dμ/dt from μ(t) by central differences; "apt": Σ P_i·v_i
@@ -53,6 +54,8 @@ class MDOptions:
                 raise Mace4irError(f"MD option {name} must be positive, got {getattr(self, name)}")
         if self.production_ps <= 0 or self.thermalization_ps < 0 or self.friction_fs_inv < 0:
             raise Mace4irError("MD options: production_ps must be > 0, thermalization_ps and friction >= 0")
+        if self.thermalization_friction_fs_inv is not None and self.thermalization_friction_fs_inv < 0:
+            raise Mace4irError("MD options: thermalization_friction_fs_inv must be >= 0 (fs^-1)")
 
     @property
     def n_therm(self) -> int:
@@ -183,6 +186,7 @@ class _Simulation:
         mu, dmu, temps, frames = [], [], [], []
         apt = self.opts.dipole_route == "apt"
         for _ in range(n_steps):
+            self._set_friction()
             self.state = self.integrator.step(self.state, self.provider.forces)
             production = self.state.step > self.opts.n_therm
             if production:
@@ -202,6 +206,12 @@ class _Simulation:
         self.temp_chunks.append(temp_arr)
         if self.store is not None:
             self.store.save_chunk(start, self.state, self.generator, mu_arr, dmu_arr, temp_arr, frames)
+
+    def _set_friction(self) -> None:
+        therm = self.opts.thermalization_friction_fs_inv
+        gamma = therm if (therm is not None and self.state.step < self.opts.n_therm) else self.opts.friction_fs_inv
+        if gamma != self.integrator.friction:
+            self.integrator.set_friction(gamma)
 
     def _frame(self, mu: np.ndarray) -> dict:
         return {"step": self.state.step, "positions": self.state.positions.cpu().numpy(),

@@ -140,6 +140,8 @@ class MDStore:
                     fh.truncate(size)
 
     def _load_chunks(self, step: int):
+        for tmp in (self.root / "chunks").glob("*.tmp"):  # a write interrupted by the kill
+            tmp.unlink()
         mu, dmu, temps = [], [], []
         for f in sorted((self.root / "chunks").glob("chunk_*.npz")):
             if int(f.stem.split("_")[1]) >= step:  # written after the checkpoint: redo

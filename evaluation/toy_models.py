@@ -7,6 +7,8 @@ derivatives, batching and cost are those of a trained model of the same size.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from mace4ir.training.models import build_model, load_model_config, model_spec
@@ -23,10 +25,14 @@ def made_up_manifest(elements=(1, 6, 7, 8), force_rms: float = 1.0, avg_num_neig
     }
 
 
+@lru_cache(maxsize=4)
 def untrained_pair(ef_config="ef_tiny", dipole_config="dipole_tiny", elements=(1, 6, 7, 8), precision=None,
-                   seed: int = 0, manifest: dict | None = None):
-    """(ef_model, ef_spec, dipole_model, dipole_spec), deterministic for a given seed."""
-    manifest = manifest or made_up_manifest(elements)
+                   seed: int = 0):
+    """(ef_model, ef_spec, dipole_model, dipole_spec), deterministic for a given seed.
+
+    Cached (building a mace model takes seconds): treat the returned models as read-only.
+    """
+    manifest = made_up_manifest(tuple(elements))
     out = []
     for i, name in enumerate((ef_config, dipole_config)):
         spec = model_spec(load_model_config(name, precision), manifest)

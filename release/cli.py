@@ -46,7 +46,8 @@ def _add_export(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="release folder to create")
     p.add_argument("--data", type=Path, help="prepared data dir (manifest.json) for the model card "
                    "(default: the data path in the runs' config.yaml)")
-    p.add_argument("--bench", type=Path, help="benchmark results (folder with metrics.json/summary.json, or a JSON file)")
+    p.add_argument("--bench", type=Path, action="append", help="benchmark results for the model card: a 'mace4ir "
+                   "bench' output folder (tables/classes.csv), or a JSON file; repeat for several suites")
     p.add_argument("--torchscript", action="store_true", help="also export TorchScript (*.torchscript.pt) where possible")
     p.add_argument("--allow-missing-metrics", action="store_true", help="export models without test-set errors")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")

@@ -61,7 +61,8 @@ def _train(run, kind: str) -> dict:
 
     c = merge(run.cfg["train"].get("common", {}), run.cfg["train"][kind])
     model = c.pop("model")
-    out = train(run.prepared, run.run_dir(kind), model=model, resume=True, **c)  # resume: a killed demo continues
+    resume = (run.run_dir(kind) / "checkpoints").is_dir()  # a killed demo continues its training
+    out = train(run.prepared, run.run_dir(kind), model=model, resume=resume, **c)
     return {"run": str(out), "model": model, "max_steps": c.get("max_steps")}
 
 
@@ -87,13 +88,20 @@ def step_errors(run) -> dict:
 
 
 # ---- IR spectra: trained model vs GFN2-xTB ---------------------------------------------------
+_CALCULATORS: dict = {}
+
+
 def model_calculator(run):
+    """The trained pair as one calculator, built once per process (harmonic and MD share it)."""
     from mace4ir.evaluation.calculator import MaceIRCalculator
 
-    return MaceIRCalculator.from_paths(run.run_dir("ef"), run.run_dir("dipole"))
+    key = str(run.out.resolve())
+    if key not in _CALCULATORS:
+        _CALCULATORS[key] = MaceIRCalculator.from_paths(run.run_dir("ef"), run.run_dir("dipole"))
+    return _CALCULATORS[key]
 
 
-def heldout_molecules(run, names=None) -> dict:
+def heldout_molecules(run, names: list[str]) -> dict:
     """{name: ase.Atoms} of the configured molecules the model can describe and training never saw."""
     from mace4ir.data_prep.sample import SAMPLE_MOLECULES
     from mace4ir.evaluation.molecules import load_molecule
@@ -101,10 +109,13 @@ def heldout_molecules(run, names=None) -> dict:
     manifest = json.loads((run.prepared / "manifest.json").read_text())
     table = {int(z) for z in manifest["e0s"]}
     seen = {s for s in SAMPLE_MOLECULES.values()}
+    known = run.cfg["ir"]["molecules"]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise Mace4irError(f"demo config: molecule(s) {unknown} not defined under ir.molecules ({', '.join(known)})")
     out = {}
-    for name, smiles in run.cfg["ir"]["molecules"].items():
-        if names is not None and name not in names:
-            continue
+    for name in names:
+        smiles = known[name]
         if name in SAMPLE_MOLECULES or smiles in seen:
             raise Mace4irError(f"demo config: molecule {name!r} ({smiles}) is in the training sample; pick a held-out one")
         atoms = load_molecule(smiles, name=name)
@@ -134,7 +145,8 @@ def harmonic_pair(name, atoms, calc, xtb, c, folder: Path) -> dict:
     grid = wavenumber_grid()
     spec = {k: broaden(r["frequencies_cm1"], r["intensities_km_mol"], grid, c["fwhm_cm1"])[1] for k, r in results.items()}
     row = {"molecule": name, "atoms": len(atoms), "modes": len(x["frequencies_cm1"]),
-           **metrics.mode_mae(m["frequencies_cm1"], m["intensities_D2A2amu"], x["frequencies_cm1"], x["intensities_D2A2amu"]),
+           **{k: v for k, v in metrics.mode_mae(m["frequencies_cm1"], m["intensities_D2A2amu"], x["frequencies_cm1"],
+                                                x["intensities_D2A2amu"]).items() if k != "assignment"},
            **metrics.compare_spectra(spec["model"], spec["xtb"], grid),
            "imaginary_model": len(m["imaginary_cm1"]), "converged_model": m["converged"], "converged_xtb": x["converged"]}
     np.savetxt(folder / f"{slug(name)}_spectra.csv", np.column_stack([grid, spec["model"], spec["xtb"]]),
@@ -147,7 +159,8 @@ def step_harmonic(run) -> dict:
 
     c, folder = run.cfg["ir"]["harmonic"], run.ir_dir / "harmonic"
     calc, xtb = model_calculator(run), xtb_calculator(accuracy=float(run.cfg["ir"]["xtb_accuracy"]))
-    rows = [harmonic_pair(name, atoms, calc, xtb, c, folder) for name, atoms in heldout_molecules(run).items()]
+    mols = heldout_molecules(run, names=c["molecules"])
+    rows = [harmonic_pair(name, atoms, calc, xtb, c, folder) for name, atoms in mols.items()]
     write_json(folder / "metrics.json", rows)
     return {"molecules": rows}
 

@@ -9,6 +9,7 @@ a failed export never leaves a half-written release.
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
 import logging
@@ -45,7 +46,7 @@ class ExportOptions:
     dipole: Path                  # training RUN dir (or a model_io stem) of the MACE-D model
     out: Path                     # release folder to create
     data: Path | None = None      # prepared dir (manifest.json); default: from the runs' config.yaml
-    bench: Path | None = None     # benchmark results (folder with metrics JSON, or the JSON file)
+    bench: list[Path] | None = None  # benchmark results: `mace4ir bench` output folders or JSON files
     torchscript: bool = False
     allow_missing_metrics: bool = False
     overwrite: bool = False
@@ -81,6 +82,25 @@ def read_test_errors(path: Path, kind: str, allow_missing: bool) -> dict | None:
         raise Mace4irError(f"{file}: invalid JSON: {exc}") from None
 
 
+REQUIRED_METRICS = {"ef": ("energy_mae_mev_atom", "forces_mae_mev_A"), "dipole": ("dipole_mae_meA",)}
+
+
+def collect_metrics(opts: "ExportOptions") -> dict:
+    """Test-set errors of both models. ``evaluate-errors RUN_EF --dipole-run RUN_D`` writes
+    both into the EF run's file, so the dipole numbers may come from there."""
+    ef = read_test_errors(opts.ef, "ef", opts.allow_missing_metrics)
+    if not (run_dir(opts.dipole) / TEST_ERRORS).is_file() and ef and ef.get("dipole_mae_meA") is not None:
+        dipole = ef
+    else:
+        dipole = read_test_errors(opts.dipole, "dipole", opts.allow_missing_metrics)
+    for kind, metrics, path in (("ef", ef, opts.ef), ("dipole", dipole, opts.dipole)):
+        missing = [k for k in REQUIRED_METRICS[kind] if metrics is not None and metrics.get(k) is None]
+        if missing:
+            raise Mace4irError(f"{run_dir(path) / TEST_ERRORS}: no {', '.join(missing)} for the {kind} model "
+                               "(evaluated with the wrong model or split?)")
+    return {"ef": ef, "dipole": dipole}
+
+
 def find_manifest(opts: ExportOptions) -> dict | None:
     """The prepared data's manifest: --data, else the data path in a run's config.yaml."""
     candidates = [Path(opts.data)] if opts.data else []
@@ -112,23 +132,48 @@ def data_summary(manifest: dict | None) -> dict | None:
     return summary
 
 
-def read_benchmarks(path: Path | None) -> dict | None:
-    """Benchmark-suite results: a JSON file, or the first metrics/summary JSON in a folder."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_dir():
-        found = [p for name in ("metrics.json", "summary.json", "report.json", "results.json")
-                 for p in sorted(path.rglob(name))]
-        if not found:
-            raise Mace4irError(f"{path}: no metrics.json / summary.json / report.json / results.json found")
-        path = found[0]
-    if not path.is_file():
-        raise Mace4irError(f"{path}: benchmark results not found")
+def _number(text: str):
     try:
-        return {"source": path.name, "results": json.loads(path.read_text())}
-    except json.JSONDecodeError as exc:
-        raise Mace4irError(f"{path}: invalid JSON: {exc}") from None
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_bench_folder(path: Path) -> dict | None:
+    """A ``mace4ir bench`` output folder: per-class table (tables/classes.csv) + run.json."""
+    table = path / "tables" / "classes.csv"
+    if not table.is_file():
+        return None
+    with open(table, newline="") as fh:
+        rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    run = json.loads((path / "run.json").read_text()) if (path / "run.json").is_file() else {}
+    return {"source": f"mace4ir bench {run.get('suite', path.name)} ({run.get('kind', '?')})", "results": rows}
+
+
+def read_benchmarks(paths: list[Path] | Path | None) -> list[dict] | None:
+    """Benchmark-suite results, one entry per --bench: a ``mace4ir bench`` output folder,
+    a JSON file, or a folder with metrics.json / summary.json / results.json."""
+    if not paths:
+        return None
+    out = []
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(path)
+        if path.is_dir() and (entry := read_bench_folder(path)):
+            out.append(entry)
+            continue
+        if path.is_dir():
+            found = [path / n for n in ("metrics.json", "summary.json", "results.json") if (path / n).is_file()]
+            if not found:
+                raise Mace4irError(f"{path}: not a 'mace4ir bench' output (no tables/classes.csv) and no "
+                                   "metrics.json / summary.json / results.json")
+            path = found[0]
+        if not path.is_file():
+            raise Mace4irError(f"{path}: benchmark results not found")
+        try:
+            out.append({"source": path.name, "results": json.loads(path.read_text())})
+        except json.JSONDecodeError as exc:
+            raise Mace4irError(f"{path}: invalid JSON: {exc}") from None
+    return out
 
 
 def software_versions() -> dict:
@@ -202,8 +247,7 @@ def export_release(opts: ExportOptions) -> Path:
     from mace4ir.release.model_card import render_model_card
     from mace4ir.training.model_io import save_model
 
-    metrics = {kind: read_test_errors(path, kind, opts.allow_missing_metrics)
-               for kind, path in (("ef", opts.ef), ("dipole", opts.dipole))}
+    metrics = collect_metrics(opts)
     config = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_name": opts.model_name,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from mace4ir.release.layout import CHECKSUM_FILE, RELEASE_CONFIG
+from mace4ir.release.layout import CHECKSUM_FILE, MODEL_STEMS, RELEASE_CONFIG
 
 TAGS = ["mace", "mace-torch", "mace4ir", "interatomic-potential", "machine-learning-potential",
         "infrared-spectroscopy", "ir-spectra", "dipole-moment", "chemistry", "molecules",
@@ -134,15 +134,18 @@ def _rows_of(results) -> tuple[list[str], list[list]] | None:
 
 
 def benchmarks_section(config: dict) -> str:
-    bench = config.get("benchmarks")
-    if not bench:
-        return ""
-    results = bench["results"]
-    if isinstance(results, dict) and "rows" in results:
-        results = results["rows"]
-    shaped = _rows_of(results)
-    body = table(*shaped) if shaped else f"See `{RELEASE_CONFIG}` (key `benchmarks`)."
-    return f"## Benchmark results\n\nFrom `{bench['source']}`.\n\n{body}"
+    benches = config.get("benchmarks") or []
+    if isinstance(benches, dict):
+        benches = [benches]
+    parts = []
+    for bench in benches:
+        results = bench["results"]
+        if isinstance(results, dict) and "rows" in results:
+            results = results["rows"]
+        shaped = _rows_of(results)
+        body = table(*shaped) if shaped else f"See `{RELEASE_CONFIG}` (key `benchmarks`)."
+        parts.append(f"### {bench['source']}\n\n{body}")
+    return "## Benchmark results\n\n" + "\n\n".join(parts) if parts else ""
 
 
 def usage_section(repo_id: str | None) -> str:
@@ -169,6 +172,14 @@ print(atoms.get_potential_energy(), atoms.get_forces(), atoms.get_dipole_moment(
 Units: positions Å, energy eV, forces eV/Å, dipole e·Å (not Debye), frequencies cm⁻¹,
 intensities km/mol and (D/Å)²/amu. The models were trained on neutral closed-shell
 (singlet) molecules; elements outside the element table raise an error.
+
+From the command line (a local copy of this repository):
+
+```bash
+hf download {target} --local-dir mace4ir-model     # skip for a local folder
+mace4ir ir harmonic "CCO" --ef mace4ir-model/{MODEL_STEMS['ef']} --dipole mace4ir-model/{MODEL_STEMS['dipole']}
+mace4ir ir md "CCO" --ef mace4ir-model/{MODEL_STEMS['ef']} --dipole mace4ir-model/{MODEL_STEMS['dipole']} --replicas 3
+```
 
 Check the files without mace4ir: `sha256sum -c {CHECKSUM_FILE}`."""
 

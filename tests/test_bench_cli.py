@@ -200,3 +200,27 @@ def test_unknown_suite_options_stop_before_any_molecule(tmp_path, caplog):
     assert main(["bench", "nist_shipped", "--calculator", "xtb", "--set", "harmonic.fmx=0.01", "--out", str(out)]) == 2
     assert "unknown harmonic option(s) fmx" in caplog.text and "fmax" in caplog.text
     assert not (out / "results").exists()
+
+
+def test_dft_modes_and_spectrum_reference_files(xtb_run, tmp_path):
+    """references: harmonic (modes CSV, km/mol only) and spectrum (CSV) are read and compared."""
+    from mace4ir.evaluation.bench_compare import compare, grid_from, harmonic_spectrum, load_reference_modes
+    from mace4ir.data_prep.units import DA2_AMU_TO_KM_MOL
+
+    water = next(r for r in ResultStore(xtb_run).results() if r["id"] == "water")
+    harm = water["harmonic"]
+    modes_csv = tmp_path / "water_modes.csv"
+    modes_csv.write_text("frequency_cm1,intensity_km_mol\n" + "".join(
+        f"{f},{i}\n" for f, i in zip(harm["frequencies_cm1"], harm["intensities_km_mol"])))
+    modes = load_reference_modes(modes_csv)
+    assert np.allclose(modes["intensities_D2A2amu"] * DA2_AMU_TO_KM_MOL, harm["intensities_km_mol"])
+    grid = grid_from({})
+    spectrum_csv = tmp_path / "water_spectrum.csv"
+    y = harmonic_spectrum(modes, grid, {})
+    spectrum_csv.write_text("wavenumber_cm1,intensity\n" + "".join(f"{x},{v}\n" for x, v in zip(grid, y)))
+    result = json.loads(json.dumps(water))
+    result["molecule"]["references"] = {"harmonic": str(modes_csv), "spectrum": str(spectrum_csv)}
+    rows = {r["reference"]: r for r in compare(result, {}, None)}
+    assert rows["harmonic"]["freq_mae_cm1"] == 0 and rows["harmonic"]["n_modes"] == 3
+    assert rows["harmonic"]["int_mae_D2A2amu"] == pytest.approx(0, abs=1e-9)
+    assert rows["spectrum"]["pearson"] == pytest.approx(1.0) and "freq_mae_cm1" not in rows["spectrum"]

@@ -125,5 +125,9 @@ def test_resolve_structures_records_each_problem_without_stopping(monkeypatch):
     assert out["ni"][0].get_chemical_formula(mode="hill") == "C4NiO4" and out["ni"][1] == "tmQM TSTNIC"
     assert out["lost"][0] is None and "'NOSUCH' not found" in out["lost"][1] and "tmQM_X1.xyz.gz" in out["lost"][1]
     assert out["gk"][1] == "GeckoQ 2" and len(out["gk"][0]) == 8
-    no_copy = resolve_structures([_mol("ni", kind="tmqm", value="TSTNIC", smiles=None)], {})
+    no_copy = resolve_structures([_mol("ni", kind="tmqm", value="TSTNIC", smiles=None),
+                                  _mol("gk", kind="geckoq", value={"smiles": "OCC=O"}, smiles="OCC=O")], {})
     assert no_copy["ni"][0] is None and "--dataset tmqm=PATH" in no_copy["ni"][1]
+    # documented fallback: the SMILES is embedded when no local copy is configured, and said so
+    assert no_copy["gk"][0].get_chemical_formula(mode="hill") == "C2H4O2"
+    assert no_copy["gk"][1] == "RDKit embedding of OCC=O (no local geckoq copy)"

@@ -15,7 +15,7 @@ from mace4ir.training.model_io import save_model
 
 @pytest.fixture(scope="module")
 def pair():
-    return untrained_pair(seed=11)
+    return untrained_pair()
 
 
 @pytest.fixture(scope="module")

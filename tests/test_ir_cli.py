@@ -6,11 +6,11 @@ import logging
 import numpy as np
 import pytest
 
+from pathlib import Path
+
 from mace4ir.cli import main
 from mace4ir.evaluation.toy_models import untrained_pair
 from mace4ir.training.model_io import save_model
-
-from pathlib import Path
 
 NIST = Path(__file__).parent / "data" / "nist"
 
@@ -18,7 +18,7 @@ NIST = Path(__file__).parent / "data" / "nist"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_models")
-    ef, ef_spec, d, d_spec = untrained_pair(seed=4)
+    ef, ef_spec, d, d_spec = untrained_pair()
     save_model(ef, ef_spec, root / "ef")
     save_model(d, d_spec, root / "d")
     return ["--ef", str(root / "ef"), "--dipole", str(root / "d")]
@@ -41,28 +41,20 @@ def test_harmonic_xtb_with_experimental_reference(tmp_path):
     assert (folder / "spectrum.png").stat().st_size > 10_000
 
 
-def test_harmonic_and_md_with_saved_models_and_resume(tmp_path, models):
-    assert main(["ir", "harmonic", "C=O", "--no-optimize", *models, "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "C_O" / "modes.csv").is_file()
+def test_md_with_saved_models(tmp_path, models):
     md = ["ir", "md", "C", *models, "--replicas", "2", "--thermalization-ps", "0.002", "--production-ps", "0.01",
           "--out", str(tmp_path / "md"), "--no-progress", "--name", "methane"]
     assert main(md) == 0
     first = np.loadtxt(tmp_path / "md" / "methane" / "md_spectrum.csv", delimiter=",", skiprows=1)
     assert first.shape[1] == 3 and np.all(np.isfinite(first))
-    assert main(md) == 0  # a finished run is reused, not recomputed
-    again = np.loadtxt(tmp_path / "md" / "methane" / "md_spectrum.csv", delimiter=",", skiprows=1)
-    assert np.array_equal(first, again)
     result = json.loads((tmp_path / "md" / "md_result.json").read_text())
     assert result["options"]["replicas"] == 2 and result["molecules"] == ["CH4"]
 
 
-def test_cli_errors_are_one_line(tmp_path, caplog, models):
+def test_cli_errors_are_one_line(tmp_path, caplog):
     caplog.set_level(logging.ERROR)
     assert main(["ir", "harmonic", "C1CC(", "--calculator", "xtb", "--out", str(tmp_path)]) == 2
     assert "valid SMILES" in caplog.text and "Traceback" not in caplog.text
-    caplog.clear()
-    assert main(["ir", "harmonic", "CCl", *models, "--out", str(tmp_path)]) == 2
-    assert "Cl (Z=17)" in caplog.text
     caplog.clear()
     assert main(["ir", "md", "C", "--out", str(tmp_path)]) == 2
     assert "--ef and --dipole" in caplog.text

@@ -14,7 +14,7 @@ from mace4ir.evaluation.toy_models import untrained_pair
 
 @pytest.fixture(scope="module")
 def tiny_calc():
-    ef, ef_spec, d, d_spec = untrained_pair(seed=3)
+    ef, ef_spec, d, d_spec = untrained_pair()
     return MaceIRCalculator(ef, ef_spec, d, d_spec)
 
 

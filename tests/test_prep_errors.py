@@ -49,12 +49,18 @@ def test_wrong_length_unit_fails_loudly(qcml_sample, tmp_path):
     assert "dft_force_field" in str(err.value)
 
 
+def test_wrong_energy_unit_fails_loudly(qcml_sample, tmp_path):
+    opts = PrepOptions(source=qcml_sample, out=tmp_path / "p", units={"energy": "ev"}, **SMALL)
+    with pytest.raises(DataFormatError, match="pbe0_formation_energy\\| per atom is 0.1.* 'ev'.*probably wrong"):
+        prepare(opts)
+
+
 def test_unit_check_catches_angstrom_data_declared_as_bohr():
-    check = UnitCheck("somefile", "bohr")
+    check = UnitCheck("somefile", "bohr")  # no energy field: only lengths are checked
     ch4 = np.array([[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
-    for _ in range(10):  # Å coordinates multiplied by the Bohr factor: C-H ~0.58 Å
-        check.add({"atomic_numbers": np.array([6, 1, 1, 1, 1]), "positions": ch4 * 0.529177})
     with pytest.raises(DataFormatError, match="somefile: median H–X bond length is 0.577"):
+        for _ in range(50):  # Å coordinates multiplied by the Bohr factor: C-H ~0.58 Å
+            check.add({"atomic_numbers": np.array([6, 1, 1, 1, 1]), "positions": ch4 * 0.529177, "energy": -20.0})
         check.check()
 
 

@@ -99,3 +99,41 @@ def test_parquet_index_describes_the_shards(prepared_sample):
         assert r["elements"] == sorted(set(rec["atomic_numbers"].tolist()))
         assert r["subset"] == (100 if r["position"] < 100 else 250)
         assert r["shard"] == r["position"] // 64 and r["shard_position"] == r["position"] % 64
+
+
+def test_per_feature_configs_give_the_same_output(qcml_sample, prepared_sample, tmp_path):
+    """QCML's per-feature configs (dft_<field>), sharded differently, read like the bundled ones."""
+    from mace4ir.data_prep import qcml_format as fmt
+
+    rows = []
+    streams = [(p for f in sorted((qcml_sample / "qcml" / c / "1.0.0").glob("*.tfrecord-*")) for p in iter_tfrecord(f))
+               for c in fmt.BUNDLED_CONFIGS]
+    for parts in zip(*streams):
+        row = {}
+        for p in parts:
+            row.update({k: (v[0].decode() if isinstance(v, list) else v) for k, v in decode_example(p).items()})
+        rows.append(row)
+    src = tmp_path / "per_feature"
+    fields = ["atomic_numbers", "positions", "charge", "multiplicity", "is_outlier", "pbe0_formation_energy",
+              "pbe0_forces", "pbe0_dipole", "smiles_hash"]
+    all_feats = {**fmt.FORCE_FIELD_FEATURES, **fmt.MULTIPOLE_FEATURES, **fmt.METADATA_FEATURES}
+    for k, name in enumerate(fields):
+        per = 70 + 30 * (k % 3)  # different sharding per config: records are zipped by global index
+        shards = [rows[a : a + per] for a in range(0, len(rows), per)]
+        feats = {"key_hash": all_feats["key_hash"], name: all_feats[name]}
+        fmt.write_config(src, f"dft_{name}", feats, shards, "per-feature test layout")
+    m = prepare(PrepOptions(source=src, out=tmp_path / "p", workers=1, **SIZES))
+    assert set(m["source"]["configs"]) == {f"dft_{n}" for n in fields}
+    assert m["splits"] == load_manifest(prepared_sample)["splits"]
+
+
+def test_job_array_stages_give_the_same_output(qcml_sample, prepared_sample, tmp_path):
+    """What slurm/prep_array.sh runs: scan parts, then write parts, then the merge run."""
+    opts = PrepOptions(source=qcml_sample, out=tmp_path / "array", **SIZES)
+    with pytest.raises(Exception, match="not scanned yet"):
+        prepare(opts, stage="write", part=(0, 2))
+    for i in range(3):
+        assert prepare(opts, stage="scan", part=(i, 3)) is None
+    for i in range(2):
+        assert prepare(opts, stage="write", part=(i, 2)) is None
+    assert prepare(opts)["splits"] == load_manifest(prepared_sample)["splits"]

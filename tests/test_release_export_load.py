@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.build import molecule
 
 from release_helpers import ERRORS, MANIFEST, assert_same, predictions
 
@@ -165,3 +164,27 @@ def test_offline_load_of_uncached_repo_is_a_clear_error(tmp_path, monkeypatch):
         mace4ir.load("org/absent", cache_dir=tmp_path)
     with pytest.raises(Mace4irError, match="neither an existing folder nor a Hub repo id"):
         mace4ir.load(str(tmp_path / "no" / "such" / "folder"))
+
+
+def test_dipole_errors_from_combined_evaluation_and_bench_results(runs, tmp_path):
+    """`evaluate-errors RUN_EF --dipole-run RUN_D` writes both models' errors into the EF run;
+    a `mace4ir bench` output folder goes into the card as a table."""
+    from huggingface_hub import ModelCard
+
+    from mace4ir.release.export import ExportOptions, export_release
+
+    ef, dip = (Path(shutil.copytree(r, tmp_path / r.name)) for r in runs)
+    (ef / "test_errors.json").write_text(json.dumps({**ERRORS["ef"], "dipole_mae_meA": 33.3, "dipole_rmse_meA": 44.4}))
+    (dip / "test_errors.json").unlink()
+    bench = tmp_path / "bench_out"
+    (bench / "tables").mkdir(parents=True)
+    (bench / "run.json").write_text(json.dumps({"suite": "harmonic_classes", "kind": "harmonic"}))
+    (bench / "tables" / "classes.csv").write_text(
+        "class,prediction,reference,n,frequency_mae_cm1,pearson\nall,model,dft,2,57.25,0.5\n")
+    out = export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", bench=[bench]))
+    config = json.loads((out / "mace4ir_release.json").read_text())
+    assert config["metrics"]["dipole"]["dipole_mae_meA"] == 33.3
+    assert config["benchmarks"][0]["results"] == [{"class": "all", "prediction": "model", "reference": "dft",
+                                                   "n": 2.0, "frequency_mae_cm1": 57.25, "pearson": 0.5}]
+    text = ModelCard.load(out / "README.md").text
+    assert "33.30" in text and "### mace4ir bench harmonic_classes (harmonic)" in text and "57.25" in text

@@ -24,6 +24,7 @@ class DistInfo:
     world_size: int = 1
     device: torch.device = torch.device("cpu")
     backend: str | None = None
+    owns_group: bool = False  # True when setup() created the process group (and teardown ends it)
 
     @property
     def is_main(self) -> bool:
@@ -45,17 +46,19 @@ def setup(device: str = "auto") -> DistInfo:
         dev = torch.device("cuda", local_rank)
     else:
         dev = torch.device("cpu")
-    backend = None
+    backend, owns = None, False
     if world > 1:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if not dist.is_initialized():
             dist.init_process_group(backend=backend, init_method="env://")
-        log.info("rank %d/%d on %s (backend %s)", rank, world, dev, backend)
-    return DistInfo(rank, local_rank, world, dev, backend)
+            owns = True
+            log.info("rank %d/%d on %s (backend %s)", rank, world, dev, backend)
+    return DistInfo(rank, local_rank, world, dev, backend, owns)
 
 
 def teardown(info: DistInfo) -> None:
-    if info.distributed and dist.is_initialized():
+    """End the process group if this DistInfo created it (callers that set it up keep it)."""
+    if info.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 

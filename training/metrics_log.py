@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 COLUMNS = [
     "step", "epoch", "phase", "loss", "lr", "loss_energy", "loss_forces", "loss_dipole", "grad_norm",
     "graphs_per_s", "skipped_steps", "memory_mb", "energy_mae_mev_atom", "energy_rmse_mev_atom",
-    "forces_mae_mev_A", "forces_rmse_mev_A", "dipole_mae_meA", "dipole_rmse_meA", "best",
+    "forces_mae_mev_A", "forces_rmse_mev_A", "dipole_mae_meA", "dipole_rmse_meA", "best", "wall_time",
 ]
 
 
@@ -51,6 +52,7 @@ class MetricsLog:
     def write(self, row: dict) -> None:
         if not self.enabled:
             return
+        row = {**row, "wall_time": time.time()}
         new = not self.csv_path.exists()
         with open(self.csv_path, "a", newline="") as fh:
             writer = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
@@ -61,7 +63,7 @@ class MetricsLog:
             fh.write(json.dumps(row) + "\n")
         if self.tb is not None:
             for key, value in row.items():
-                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                if isinstance(value, (int, float)) and key not in ("step", "epoch", "wall_time"):
                     self.tb.add_scalar(f"{row['phase']}/{key}", value, row["step"])
 
     def close(self) -> None:
