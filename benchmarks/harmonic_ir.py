@@ -11,7 +11,7 @@ MMFF, no optimisation: the timing is about the derivatives; BFGS costs the same
 force calls on both sides). Models are untrained (random weights) mace-torch models
 of the given configs — cost does not depend on the weights' values.
 
-    OMP_NUM_THREADS=2 python benchmarks/harmonic_ir.py --ef ef_small --dipole dipole --molecules 4
+    OMP_NUM_THREADS=2 python benchmarks/harmonic_ir.py --ef ef_small --dipole dipole --molecules ethanol toluene
 """
 
 from __future__ import annotations
@@ -96,19 +96,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ef", default="ef_small", help="EF model config (ef_tiny, ef_small, ...)")
     parser.add_argument("--dipole", default="dipole", help="D model config (dipole_tiny, dipole)")
-    parser.add_argument("--precision", default="float64", help="float32 or float64 for both models")
-    parser.add_argument("--molecules", type=int, default=4, help=f"how many of {list(MOLECULES)}")
+    parser.add_argument("--precision", default="float32", help="float32 or float64 for both models")
+    parser.add_argument("--molecules", nargs="+", default=["ethanol", "toluene", "paracetamol", "caffeine"],
+                        help=f"names from {list(MOLECULES)}")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+
+    import logging
 
     import numpy as np
     import torch
 
     from mace4ir.evaluation import MaceIRCalculator, load_molecule
+
+    logging.getLogger("mace4ir.evaluation.harmonic").setLevel(logging.ERROR)  # untrained: imaginary modes
     from mace4ir.evaluation.toy_models import untrained_pair
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    names = list(MOLECULES)[: args.molecules]
+    names = args.molecules
     mols = {n: load_molecule(MOLECULES[n], name=n) for n in names}
     ef, ef_spec, d, d_spec = untrained_pair(args.ef, args.dipole, precision=args.precision)
     ours_calc = MaceIRCalculator(ef, ef_spec, d, d_spec, device=args.device)

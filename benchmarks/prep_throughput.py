@@ -170,6 +170,8 @@ def report(args, prep, prep_import, mace, mace_import, n_kept) -> dict:
     res["ratio_per_core_net"] = res["prep_net_rec_per_cpu_s"] / res["mace_net_rec_per_cpu_s"]
     res["ratio_wall"] = res["prep_rec_per_wall_s_per_worker"] / res["mace_rec_per_wall_s"]
     res["qcml_projection_min_32_cores"] = QCML_RECORDS / (res["prep_net_rec_per_cpu_s"] * NODE_CORES) / 60
+    # pessimistic variant: wall time of this run (includes waiting for the CPU on a shared machine)
+    res["qcml_projection_min_32_cores_wall"] = QCML_RECORDS / (res["prep_rec_per_wall_s_per_worker"] * NODE_CORES) / 60
     res["mace_projection_min_32_cores"] = QCML_RECORDS / (res["mace_net_rec_per_cpu_s"] * NODE_CORES) / 60
     print(json.dumps(res, indent=2))
     print(
@@ -181,7 +183,8 @@ def report(args, prep, prep_import, mace, mace_import, n_kept) -> dict:
         f"ratio per core: {res['ratio_per_core_net']:.1f}x net, {res['ratio_per_core']:.1f}x gross, "
         f"{res['ratio_wall']:.1f}x in wall time (target >= {TARGET_RATIO:.0f}x)\n"
         f"projected full QCML ({QCML_RECORDS / 1e6:.1f}M records) on {NODE_CORES} cores: "
-        f"{res['qcml_projection_min_32_cores']:.1f} min (target < {TARGET_MINUTES:.0f} min; "
+        f"{res['qcml_projection_min_32_cores']:.1f} min from CPU time, "
+        f"{res['qcml_projection_min_32_cores_wall']:.1f} min from this run's wall time (target < {TARGET_MINUTES:.0f} min; "
         f"mace-torch: {res['mace_projection_min_32_cores']:.0f} min)"
     )
     return res

@@ -122,21 +122,14 @@ CLI_TO_OPTION = {
 
 def prep_options(args):
     """PrepOptions from the YAML config overridden by the command-line flags."""
-    from mace4ir.data_prep.config import load_config
     from mace4ir.data_prep.errors import ConfigError
     from mace4ir.data_prep.pipeline import PrepOptions
 
     if not args.source or not args.out:
         raise ConfigError("mace4ir prep needs --source and --out (or: mace4ir prep verify OUT)")
-    cfg = load_config(args.config, "data")
-    for arg, key in CLI_TO_OPTION.items():
-        if getattr(args, arg) is not None:
-            cfg[key] = getattr(args, arg)
-    try:
-        return PrepOptions(source=args.source, out=args.out, workers=args.workers, keep_work=args.keep_work,
-                           progress=not args.no_progress, **cfg)
-    except TypeError as exc:
-        raise ConfigError(f"data config {args.config}: {exc}") from None
+    overrides = {key: getattr(args, arg) for arg, key in CLI_TO_OPTION.items()}
+    return PrepOptions.from_config(args.config, args.source, args.out, workers=args.workers,
+                                   keep_work=args.keep_work, progress=not args.no_progress, **overrides)
 
 
 def run_prep(args) -> int:

@@ -13,16 +13,21 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 ENV = "MACE4IR_PREP_PAUSE_AT"
 
 
-def pause_point(name: str, work: Path, done: int) -> None:
+def pause_point(name: str, work: Path, count_done: Callable[[], int]) -> None:
+    """Pause here if the environment asks for it (``count_done`` is only called then)."""
     spec = os.environ.get(ENV)
     if not spec:
         return
     point, _, n = spec.partition(":")
-    if point != name or done < int(n or 1):
+    if point != name:
+        return
+    done = count_done()
+    if done < int(n or 1):
         return
     (Path(work) / "PAUSED").write_text(f"{name}:{done} pid {os.getpid()}\n")
     while True:  # wait to be killed

@@ -48,16 +48,20 @@ class SourceUnits:
 
 @dataclass
 class FilterCounts:
-    """Rejection counts by reason, a few example key_hashes, and the kept count."""
+    """Rejection counts by reason, a few example key_hashes (with what was wrong, for
+    invalid and corrupt records), and the kept count."""
 
     kept: int = 0
     rejected: dict = field(default_factory=lambda: {r: 0 for r in REASONS})
     examples: dict = field(default_factory=lambda: {r: [] for r in REASONS})
+    details: list = field(default_factory=list)  # "key_hash: what is wrong" for invalid/corrupt
 
-    def reject(self, reason: str, key: str) -> None:
+    def reject(self, reason: str, key: str, detail: str | None = None) -> None:
         self.rejected[reason] += 1
         if len(self.examples[reason]) < N_EXAMPLES:
             self.examples[reason].append(key)
+            if detail:
+                self.details.append(f"{key}: {detail}")
 
     def merge(self, other: "FilterCounts") -> None:
         self.kept += other.kept
@@ -65,13 +69,15 @@ class FilterCounts:
             self.rejected[r] += other.rejected[r]
             room = N_EXAMPLES - len(self.examples[r])
             self.examples[r].extend(other.examples[r][:room])
+        self.details.extend(other.details[: 2 * N_EXAMPLES - len(self.details)])
 
     def to_dict(self) -> dict:
-        return {"kept": self.kept, "rejected": dict(self.rejected), "examples": {k: list(v) for k, v in self.examples.items()}}
+        return {"kept": self.kept, "rejected": dict(self.rejected),
+                "examples": {k: list(v) for k, v in self.examples.items()}, "details": list(self.details)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FilterCounts":
-        return cls(d["kept"], dict(d["rejected"]), {k: list(v) for k, v in d["examples"].items()})
+        return cls(d["kept"], dict(d["rejected"]), {k: list(v) for k, v in d["examples"].items()}, list(d["details"]))
 
 
 def _scalar(values, default=None):
@@ -94,6 +100,9 @@ def reject_reason(ex: dict) -> str | None:
 def convert(ex: dict, energy_field: str, factors, min_distance: float) -> dict | str:
     """A record in Å/eV/eV/Å/e·Å, or a string saying why the record is invalid."""
     length, energy_f, force_f, dipole_f = factors
+    for name in ("atomic_numbers", "positions", "pbe0_forces", "pbe0_dipole", energy_field):
+        if not isinstance(ex.get(name), np.ndarray):
+            return f"field {name!r} is empty or not numeric"
     z = ex["atomic_numbers"]
     n = z.shape[0]
     pos, forces, dipole, energy = ex["positions"], ex["pbe0_forces"], ex["pbe0_dipole"], ex[energy_field]

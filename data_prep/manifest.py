@@ -81,6 +81,7 @@ def build_manifest(opts, out: Path, work: Path, configs, fields, tasks, counts, 
         "subsets": {str(s): s for s in subsets},
         "rejected": dict(counts.rejected),
         "rejected_examples": {k: v for k, v in counts.examples.items() if v},
+        "rejected_details": counts.details,
         "kept": counts.kept,
         "e0s": {str(z): v for z, v in e0s.items()},
         "elements": train.element_counts(),
@@ -99,7 +100,6 @@ def build_manifest(opts, out: Path, work: Path, configs, fields, tasks, counts, 
         "elements_png": "elements.png",
         "source": source_description(opts, configs, fields, summaries),
         "versions": software_versions(),
-        "options": json.loads(json.dumps(opts.fingerprint())),
     }
     return manifest
 

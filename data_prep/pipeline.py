@@ -36,7 +36,7 @@ from mace4ir.data_prep.errors import ConfigError, Mace4irError
 from mace4ir.data_prep.faults import pause_point
 from mace4ir.data_prep.filtering import REASONS, FilterCounts, SourceUnits
 from mace4ir.data_prep.manifest import build_manifest, write_manifest
-from mace4ir.data_prep.qcml import discover_configs, resolve_fields, work_units
+from mace4ir.data_prep.qcml import discover_configs, resolve_fields, source_digest, work_units
 from mace4ir.data_prep.scan import ScanTask, load_unit_keys, load_unit_summary, scan_unit, unit_done
 from mace4ir.data_prep.shard_writer import ShardTask, shard_marker, write_shard
 from mace4ir.data_prep.splits import check_sizes, check_subsets, make_plan
@@ -86,15 +86,27 @@ class PrepOptions:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         self.units.factors()  # unknown unit names fail here
 
-    def fingerprint(self) -> dict:
-        """The options that determine the output (not workers, progress, keep_work)."""
+    @classmethod
+    def from_config(cls, config: str | Path, source, out, **overrides) -> "PrepOptions":
+        """Options from a data config (built-in ``qcml``/``sample`` or a YAML path), with overrides."""
+        from mace4ir.data_prep.config import load_config
+
+        values = {**load_config(config, "data"), **{k: v for k, v in overrides.items() if v is not None}}
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"data config {config}: unknown option(s) {', '.join(sorted(unknown))}")
+        return cls(source=source, out=out, **values)
+
+    def fingerprint(self, source_digest: str | None = None) -> dict:
+        """The options (and input digest) that determine the output (not workers, progress, keep_work)."""
         d = dataclasses.asdict(self)
         for k in ("workers", "progress", "keep_work", "out"):
             d.pop(k)
         d["source"] = str(Path(self.source).resolve())
         d["formats"] = list(self.formats)
         d["subsets"] = list(self.subsets)
-        return d
+        d["source_digest"] = source_digest
+        return json.loads(json.dumps(d))
 
 
 STAGES = ("all", "scan", "write")
@@ -115,11 +127,12 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
     if not 0 <= index < parts:
         raise ConfigError(f"part must be I/N with 0 <= I < N, got {index}/{parts}")
     out, work = Path(opts.out), Path(opts.out) / WORK
-    if _already_done(opts, out):
-        log.info("%s is already prepared with these options; nothing to do", out)
+    configs, fields, units = _resolve_source(opts)
+    fingerprint = opts.fingerprint(source_digest(configs, fields))
+    if _already_done(fingerprint, out):
+        log.info("%s is already prepared from this input with these options; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
-    configs, fields, units, _ = _resolve_source(opts)
-    _start_work(opts, out, work, clean=stage == "all")
+    _start_work(fingerprint, out, work, clean=stage == "all")
     clock = PhaseClock(out, opts.workers, stage)
 
     if stage in ("all", "scan"):
@@ -142,6 +155,7 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
 
     with clock.phase("manifest"):
         manifest = build_manifest(opts, out, work, configs, fields, shard_tasks, counts, subsets, summaries)
+        manifest["options"] = fingerprint
         write_manifest(out, manifest)
     if not opts.keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -192,13 +206,15 @@ def _ranges(indices: list[int]) -> str:
 
 
 # ---------------------------------------------------------------- set-up / resume
-def _already_done(opts: PrepOptions, out: Path) -> bool:
+def _already_done(fingerprint: dict, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.is_file():
         return False
-    old = json.loads(path.read_text()).get("options")
-    if old != json.loads(json.dumps(opts.fingerprint())):
-        raise Mace4irError(f"{out} already holds a prepared dataset made with other options; choose another --out")
+    if json.loads(path.read_text()).get("options") != fingerprint:
+        raise Mace4irError(
+            f"{out} already holds a prepared dataset made from other input or with other options; "
+            f"choose another --out (or delete {out})"
+        )
     return True
 
 
@@ -221,17 +237,16 @@ def _resolve_source(opts: PrepOptions):
     if "is_outlier" not in {f for v in fields.values() for f in v}:
         log.warning("%s: no is_outlier field; outliers cannot be filtered", opts.source)
     log.info("reading fields %s", {c: v for c, v in fields.items()})
-    return configs, fields, work_units(configs[primary]), required
+    return configs, fields, work_units(configs[primary])
 
 
-SCAN_OPTIONS = ("source", "energy_field", "units", "min_distance", "skip_corrupt", "seed")
+SCAN_OPTIONS = ("source", "source_digest", "energy_field", "units", "min_distance", "skip_corrupt", "seed")
 
 
-def _start_work(opts: PrepOptions, out: Path, work: Path, clean: bool) -> None:
+def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
     """Create or reuse the work folder. Staged work made with other options is discarded:
     the scan when an option it depends on changed, otherwise only the plan and shards.
     ``clean`` removes temporary files of killed runs (not while array jobs may run)."""
-    fingerprint = json.loads(json.dumps(opts.fingerprint()))
     scan_fp = {k: fingerprint[k] for k in SCAN_OPTIONS}
     fp_path = work / "options.json"
     if fp_path.is_file():
@@ -260,7 +275,7 @@ def _start_work(opts: PrepOptions, out: Path, work: Path, clean: bool) -> None:
 def _plan(opts: PrepOptions, work: Path, summaries: list[dict]):
     """Assign records to splits (deterministic) and store the plan arrays."""
     n_kept = sum(s["kept"] for s in summaries)
-    sizes = check_sizes(n_kept, {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size}, opts.subsets)
+    sizes = check_sizes(n_kept, {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size})
     if opts.split_by == "molecule" and not all(s["has_smiles_hash"] for s in summaries):
         raise Mace4irError(f"{opts.source}: split_by=molecule needs smiles_hash for every record (dft_metadata config)")
     done = work / "plan" / "done.json"
@@ -276,7 +291,7 @@ def _plan(opts: PrepOptions, work: Path, summaries: list[dict]):
         tmp = done.with_name(f"done.json.tmp{os.getpid()}")
         tmp.write_text(json.dumps({s: int(len(a)) for s, a in plan.items()}))
         os.replace(tmp, done)
-        pause_point("plan", work, 1)
+        pause_point("plan", work, lambda: 1)
     counts = json.loads(done.read_text())
     subsets = check_subsets(opts.subsets, counts["train"])
     return counts, subsets
@@ -312,6 +327,8 @@ def _merge_counts(summaries: list[dict]) -> FilterCounts:
         if counts.rejected[reason]:
             log.info("rejected %d records as %s (e.g. %s)", counts.rejected[reason], reason,
                      ", ".join(counts.examples[reason]))
+    for detail in counts.details:
+        log.info("  %s", detail)
     return counts
 
 

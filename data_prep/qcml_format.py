@@ -116,6 +116,10 @@ def write_config(
     """Write one TFDS config: ``shards`` is a list of shards, each a list of feature dicts."""
     folder = config_dir(data_dir, config, version)
     folder.mkdir(parents=True, exist_ok=True)
+    names = {shard_name(i, len(shards)) for i in range(len(shards))}
+    for old in folder.glob(f"{DATASET}-{SPLIT}.tfrecord-*"):  # an earlier, differently sharded write
+        if old.name not in names:
+            old.unlink()
     num_bytes = 0
     for i, rows in enumerate(shards):
         path = folder / shard_name(i, len(shards))

@@ -22,8 +22,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -241,7 +243,8 @@ def compute_conformers(n_records: int, seed: int, workers: int = 1, progress: bo
             out.extend(_make_range(r))
             bar.update(r[1] - r[0])
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        ctx = get_context("fork" if "torch" not in sys.modules else "spawn")  # no fork after torch
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             for r, recs in zip(ranges, pool.map(_make_range, ranges)):
                 out.extend(recs)
                 bar.update(r[1] - r[0])

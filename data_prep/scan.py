@@ -73,17 +73,16 @@ def scan_unit(task: ScanTask) -> dict:
         for index, ex in iter_unit(task.configs, task.fields, task.unit, task.skip_corrupt, corrupt):
             n_read += 1
             if ex is None:
-                counts.reject("corrupt", f"record {index}")
+                counts.reject("corrupt", f"record {index}", "unreadable TFRecord")
                 continue
-            key = ex["key_hash"]
+            key, detail = ex["key_hash"], None
             reason = reject_reason(ex)
             if reason is None:
                 rec = convert(ex, task.energy_field, factors, task.min_distance)
                 if isinstance(rec, str):
-                    log.debug("%s record %d (%s) invalid: %s", task.unit.path, index, key, rec)
-                    reason = "invalid"
+                    reason, detail = "invalid", f"global record {index}: {rec}"
             if reason is not None:
-                counts.reject(reason, key)
+                counts.reject(reason, key, detail)
                 continue
             check.add(rec)
             data = encode_record(rec)
@@ -108,7 +107,7 @@ def scan_unit(task: ScanTask) -> dict:
         **counts.to_dict(),
     }
     _atomic_write(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(summary, indent=1)))
-    pause_point("scan", task.work, len(list(stem.parent.glob("unit-*.json"))))
+    pause_point("scan", task.work, lambda: len(list(stem.parent.glob("unit-*.json"))))
     return summary
 
 

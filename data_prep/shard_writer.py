@@ -49,14 +49,21 @@ def shard_relpath(split: str, fmt: str, shard: int) -> str:
 
 
 def read_staged(work: Path, plan: np.ndarray) -> list[bytes]:
-    """Encoded records for ``plan`` entries (unit, local), in plan order."""
+    """Encoded records for ``plan`` entries (unit, local), in plan order.
+
+    Entries are grouped by unit with one sort (a train shard draws from every unit),
+    and each unit's file is read in increasing offset order.
+    """
     out: list[bytes | None] = [None] * len(plan)
-    for unit in np.unique(plan["unit"]):
-        stem = unit_stem(work, int(unit))
+    order = np.lexsort((plan["local"], plan["unit"]))
+    starts = np.flatnonzero(np.diff(plan["unit"][order])) + 1
+    for group in np.split(order, starts):
+        if len(group) == 0:
+            continue
+        stem = unit_stem(work, int(plan["unit"][group[0]]))
         offsets = np.load(stem.with_suffix(".off.npy"), mmap_mode="r")
-        where = np.flatnonzero(plan["unit"] == unit)
         with open(stem.with_suffix(".bin"), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            for k in where[np.argsort(plan["local"][where], kind="stable")]:  # sequential reads
+            for k in group:
                 i = int(plan["local"][k])
                 out[k] = bytes(mm[int(offsets[i]) : int(offsets[i + 1])])
     return out  # type: ignore[return-value]
@@ -79,7 +86,7 @@ def write_shard(task: ShardTask) -> dict:
         else:
             info = write_wds_shard(path, ((task.start + k, b) for k, b in enumerate(encoded)))
         marker["files"][fmt] = {"path": rel, **info}
-        pause_point("shard", task.work, len(list(Path(task.work, "shards").glob("*.json"))) + 1)
+        pause_point("shard", task.work, lambda: len(list(Path(task.work, "shards").glob("*.json"))) + 1)
     index_path = Path(task.out) / "index" / f"{task.split}-{task.shard:05d}.parquet"
     index_path.parent.mkdir(parents=True, exist_ok=True)
     write_index_part(index_path, index_rows(records, task.split, task.start, task.shard, task.subsets))

@@ -14,7 +14,6 @@ records always give the same bytes and checksum.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
 from pathlib import Path

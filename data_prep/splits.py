@@ -69,7 +69,7 @@ def plan_molecule(rank, group, unit, local, sizes: dict) -> dict[str, np.ndarray
     return out
 
 
-def check_sizes(n_kept: int, sizes: dict, subsets: tuple[int, ...]) -> dict:
+def check_sizes(n_kept: int, sizes: dict) -> dict:
     """Effective split sizes; errors when val+test do not fit, warns when train is short."""
     if sizes["val"] + sizes["test"] >= n_kept:
         raise ConfigError(

@@ -109,7 +109,7 @@ class MaceIRCalculator(Calculator):
         for i, atoms in enumerate(atoms_list):
             self.check(atoms, i if len(atoms_list) > 1 else None)
         eng = self.engine
-        graph, pos = eng.graph(atoms_list), eng.positions(atoms_list)
+        graph, pos = eng.graph(atoms_list, static=True), eng.positions(atoms_list)
         energy, forces = eng.energy_forces(graph, pos)
         if apt:
             dipoles, apts = eng.dipole_jacobian(graph, pos)
@@ -138,7 +138,7 @@ class MaceIRCalculator(Calculator):
         for i, atoms in enumerate(atoms_list):
             self.check(atoms, i if len(atoms_list) > 1 else None)
         eng = self.engine
-        graph, pos = eng.graph(atoms_list), eng.positions(atoms_list)
+        graph, pos = eng.graph(atoms_list, static=True), eng.positions(atoms_list)
         hessians = eng.hessians(graph, pos)
         _, apt = eng.dipole_jacobian(graph, pos)
         apt = apt.cpu().numpy()

@@ -49,7 +49,10 @@ class ModelHandle:
 
 
 def _graph_inputs(handle: ModelHandle, graph: MoleculeGraph, positions: torch.Tensor) -> dict:
-    return graph.mace_input(positions.to(handle.dtype), handle.node_attrs(graph.numbers))
+    key = ("node_attrs", id(handle))
+    if key not in graph.cache:
+        graph.cache[key] = handle.node_attrs(graph.numbers)
+    return graph.mace_input(positions.to(handle.dtype), graph.cache[key])
 
 
 class IREngine:
@@ -64,9 +67,11 @@ class IREngine:
         self.r_max = max(ef.r_max, dipole.r_max)
 
     # ---- graphs -------------------------------------------------------------
-    def graph(self, atoms_list) -> MoleculeGraph:
+    def graph(self, atoms_list, static: bool = False) -> MoleculeGraph:
+        """Packed graph; ``static`` (one geometry, e.g. a Hessian) needs no neighbour-list skin."""
+        skin = 0.0 if static else self.skin
         return MoleculeGraph.build(
-            [a.numbers for a in atoms_list], [a.get_positions() for a in atoms_list], self.r_max, self.skin, self.device
+            [a.numbers for a in atoms_list], [a.get_positions() for a in atoms_list], self.r_max, skin, self.device
         )
 
     def positions(self, atoms_list) -> torch.Tensor:

@@ -10,7 +10,7 @@ most MD steps therefore reuse one graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ class MoleculeGraph:
     cutoff: float  # Å, cutoff + skin used for the edges
     skin: float  # Å
     ref_positions: torch.Tensor  # positions the edges were built for
+    cache: dict = field(default_factory=dict, repr=False)  # constant model inputs, per dtype / model
 
     @property
     def n_molecules(self) -> int:
@@ -78,19 +79,23 @@ class MoleculeGraph:
             self.numbers.device,
         )
 
+    def _constants(self, dtype, device) -> dict[str, torch.Tensor]:
+        key = ("constants", dtype)
+        if key not in self.cache:
+            n_edges, n_mol = self.edge_index.shape[1], self.n_molecules
+            self.cache[key] = {
+                "edge_index": self.edge_index,
+                "shifts": torch.zeros((n_edges, 3), dtype=dtype, device=device),
+                "unit_shifts": torch.zeros((n_edges, 3), dtype=dtype, device=device),
+                "cell": torch.zeros((3 * n_mol, 3), dtype=dtype, device=device),
+                "batch": self.batch,
+                "ptr": self.ptr,
+                "head": torch.zeros(n_mol, dtype=torch.int64, device=device),
+                "charges": torch.zeros(self.n_atoms, dtype=dtype, device=device),
+            }
+        return self.cache[key]
+
     def mace_input(self, positions: torch.Tensor, node_attrs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The dict a mace-torch model's forward() expects, for isolated molecules."""
-        dev, dtype = positions.device, positions.dtype
-        n_edges, n_mol = self.edge_index.shape[1], self.n_molecules
-        return {
-            "positions": positions,
-            "node_attrs": node_attrs,
-            "edge_index": self.edge_index,
-            "shifts": torch.zeros((n_edges, 3), dtype=dtype, device=dev),
-            "unit_shifts": torch.zeros((n_edges, 3), dtype=dtype, device=dev),
-            "cell": torch.zeros((3 * n_mol, 3), dtype=dtype, device=dev),
-            "batch": self.batch,
-            "ptr": self.ptr,
-            "head": torch.zeros(n_mol, dtype=torch.int64, device=dev),
-            "charges": torch.zeros(self.n_atoms, dtype=dtype, device=dev),
-        }
+        """The dict a mace-torch model's forward() expects, for isolated molecules (no shifts, no cell)."""
+        return {"positions": positions, "node_attrs": node_attrs,
+                **self._constants(positions.dtype, positions.device)}

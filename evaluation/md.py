@@ -105,8 +105,10 @@ def md_ir(molecules, calculator, options: MDOptions | None = None, out=None, dev
     with ``bind(replicas, device)`` such as :class:`.providers.HarmonicProvider`. ``out``: a folder for
     trajectories, dipole chunks and checkpoints; a rerun with the same folder resumes.
     """
-    opts = options or MDOptions()
-    opts = MDOptions(**{**asdict(opts), **overrides})
+    unknown = sorted(set(overrides) - set(MDOptions.__dataclass_fields__))
+    if unknown:
+        raise Mace4irError(f"md_ir: unknown MD options {unknown}; known: {sorted(MDOptions.__dataclass_fields__)}")
+    opts = MDOptions(**{**asdict(options or MDOptions()), **overrides})
     opts.validate()
     mols = [molecules] if hasattr(molecules, "positions") else list(molecules)
     replicas = [m.copy() for m in mols for _ in range(opts.replicas)]

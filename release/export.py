@@ -219,19 +219,21 @@ def export_torchscript(model, path: Path) -> str:
         return f"failed ({reason})"
 
 
+def check_kind(path: Path, kind: str) -> None:
+    """Cheap check of the spec JSON before anything is loaded (swapped --ef/--dipole)."""
+    spec_file = model_stem(path).with_suffix(".json")
+    if not spec_file.is_file():
+        raise Mace4irError(f"{spec_file}: model spec missing (expected a training RUN dir or a model stem)")
+    found = json.loads(spec_file.read_text()).get("kind")
+    if found != kind:
+        raise Mace4irError(f"{spec_file}: expected a {kind!r} model, found kind {found!r} (swapped --ef/--dipole?)")
+
+
 def load_run_model(path: Path, kind: str):
     from mace4ir.training.model_io import load_model
 
-    model, spec = load_model(model_stem(path))
-    if spec.get("kind") != kind:
-        raise Mace4irError(f"{model_stem(path)}.json: expected a {kind!r} model, found kind {spec.get('kind')!r} (swapped --ef/--dipole?)")
-    return model, spec
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    check_kind(path, kind)
+    return load_model(model_stem(path))
 
 
 def prepare_out(out: Path, overwrite: bool) -> Path:
@@ -247,6 +249,8 @@ def export_release(opts: ExportOptions) -> Path:
     from mace4ir.release.model_card import render_model_card
     from mace4ir.training.model_io import save_model
 
+    check_kind(opts.ef, "ef")
+    check_kind(opts.dipole, "dipole")
     metrics = collect_metrics(opts)
     config = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_name": opts.model_name,
@@ -275,7 +279,7 @@ def export_release(opts: ExportOptions) -> Path:
         out = Path(opts.out)
         if out.exists():
             shutil.rmtree(out)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a release is meant to be shared
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a release is meant to be shared
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

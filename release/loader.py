@@ -44,12 +44,13 @@ def download(repo_id: str, revision: str | None = None, cache_dir: str | Path | 
     try:
         return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=_offline()))
     except LocalEntryNotFoundError as exc:
-        raise Mace4irError(f"{where}: not in the local Hugging Face cache and the Hub cannot be used "
-                           f"(offline or unreachable): {str(exc).splitlines()[0]}") from None
+        raise Mace4irError(f"{where}: no such local folder, not in the local Hugging Face cache, and the Hub "
+                           f"cannot be used (offline or unreachable): {str(exc).splitlines()[0]}") from None
     except RevisionNotFoundError:
         raise Mace4irError(f"{where}: revision not found on the Hub") from None
     except RepositoryNotFoundError:
-        raise Mace4irError(f"{repo_id}: repository not found on the Hub (private? set HF_TOKEN or log in)") from None
+        raise Mace4irError(f"{repo_id}: no such local folder, and no such repository on the Hub "
+                           "(private? set HF_TOKEN or log in)") from None
     except HfHubHTTPError as exc:
         raise Mace4irError(f"{where}: Hub request failed: {str(exc).splitlines()[0]}") from None
 

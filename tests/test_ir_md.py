@@ -78,6 +78,17 @@ def test_batched_replicas_of_different_molecules_write_trajectories(tiny_calc, t
     assert (tmp_path / "run" / "spectrum_mol001.csv").is_file() and (tmp_path / "run" / "result.json").is_file()
 
 
+def test_md_with_an_ase_calculator_factory_records_its_dipoles(tmp_path):
+    from functools import partial
+
+    res = md_ir(molecule("H2O"), partial(xtb_calculator, accuracy=1e-4), replicas=2, thermalization_ps=0.0,
+                production_ps=0.01, traj_every=10, out=tmp_path, progress=False)
+    last = read(tmp_path / "traj" / "mol000_rep001.extxyz", index=-1)
+    assert last.info["step"] == 20
+    last.calc = xtb_calculator()
+    assert np.allclose(last.get_dipole_moment(), res.dipoles[0, 1, -1], atol=1e-6)  # e·Å, at that geometry
+
+
 def test_md_refuses_bad_molecules_and_changed_runs(tiny_calc, tmp_path):
     with pytest.raises(Mace4irError, match="Cl"):
         md_ir(molecule("CH3Cl"), tiny_calc, production_ps=0.01, progress=False)

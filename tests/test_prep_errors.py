@@ -133,6 +133,10 @@ def test_invalid_records_are_counted_not_dropped_silently(qcml_sample, tmp_path)
                             subsets=(40,), shard_size=100, formats=("lmdb",)))
     assert m["rejected"]["invalid"] == 4 and m["kept"] == len(rows)
     assert sorted(m["rejected_examples"]["invalid"]) == ["bad0", "bad1", "bad2", "bad3"]
+    details = " | ".join(m["rejected_details"])
+    for what in ("bad0: global record 60: NaN", "bad1: global record 61: shape mismatch",
+                 "bad2: global record 62: unknown element", "bad3: global record 63: atoms 0.000 Å apart"):
+        assert what in details
 
 
 def test_sizes_that_do_not_fit_are_clear_errors(prepared_sample, qcml_sample, tmp_path):
@@ -148,3 +152,15 @@ def test_cli_prints_one_line_error(qcml_sample, tmp_path, caplog):
     rc = main(["prep", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "p")])
     assert rc == 2
     assert any("is not a directory" in r.getMessage() for r in caplog.records)
+
+
+def test_changed_input_is_not_mistaken_for_finished_work(qcml_sample, tmp_path):
+    src = copy_sample(qcml_sample, tmp_path / "src")
+    opts = PrepOptions(source=src, out=tmp_path / "p", **SMALL)
+    first = prepare(opts)
+    assert prepare(opts) == first  # complete and unchanged: nothing to do
+    for config in fmt.BUNDLED_CONFIGS:  # same records, another order: different input
+        path = shards(src, config)[0]
+        write_tfrecord(path, list(iter_tfrecord(path))[::-1])
+    with pytest.raises(Exception, match="made from other input or with other options"):
+        prepare(opts)

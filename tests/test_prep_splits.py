@@ -1,9 +1,7 @@
 """Filter counts, exact split sizes, nested subsets, determinism and molecule splits."""
 
-import json
 from collections import Counter
 
-import numpy as np
 import pytest
 
 from mace4ir.data_prep.example_proto import decode_example

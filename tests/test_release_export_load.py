@@ -160,7 +160,7 @@ def test_offline_load_of_uncached_repo_is_a_clear_error(tmp_path, monkeypatch):
     from mace4ir.data_prep.errors import Mace4irError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(Mace4irError, match="org/absent@main: not in the local Hugging Face cache"):
+    with pytest.raises(Mace4irError, match="org/absent@main: no such local folder, not in the local Hugging Face cache"):
         mace4ir.load("org/absent", cache_dir=tmp_path)
     with pytest.raises(Mace4irError, match="neither an existing folder nor a Hub repo id"):
         mace4ir.load(str(tmp_path / "no" / "such" / "folder"))
@@ -181,8 +181,18 @@ def test_dipole_errors_from_combined_evaluation_and_bench_results(runs, tmp_path
     (bench / "run.json").write_text(json.dumps({"suite": "harmonic_classes", "kind": "harmonic"}))
     (bench / "tables" / "classes.csv").write_text(
         "class,prediction,reference,n,frequency_mae_cm1,pearson\nall,model,dft,2,57.25,0.5\n")
-    out = export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", bench=[bench]))
+    out = export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", bench=[bench], torchscript=True))
     config = json.loads((out / "mace4ir_release.json").read_text())
+    for kind in ("ef", "dipole"):  # TorchScript: a loadable, checksummed file, or a recorded failure
+        status = config["models"][kind]["torchscript"]
+        if status == "ok":
+            name = config["models"][kind]["torchscript_file"]
+            assert name in (out / "SHA256SUMS").read_text()
+            import torch
+
+            assert isinstance(torch.jit.load(str(out / name)), torch.jit.ScriptModule)
+        else:
+            assert status.startswith("failed (") and not (out / f"mace4ir_{kind}.torchscript.pt").exists()
     assert config["metrics"]["dipole"]["dipole_mae_meA"] == 33.3
     assert config["benchmarks"][0]["results"] == [{"class": "all", "prediction": "model", "reference": "dft",
                                                    "n": 2.0, "frequency_mae_cm1": 57.25, "pearson": 0.5}]

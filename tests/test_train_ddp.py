@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from mace4ir.training import train
@@ -58,5 +57,7 @@ def test_two_process_ddp_matches_one_process(prepared_sample, tmp_path):
     saved = latest(one / "checkpoints")
     seed_everything(saved["config"]["seed"])
     initial = build_model(saved["spec"]).state_dict()
-    moved = max(float((initial[k] - model1[k]).abs().max()) for k in model1 if model1[k].numel())
-    assert moved > 1e3 * TOL
+    floats = [k for k in model1 if model1[k].is_floating_point() and model1[k].numel()]
+    moved = max(float((initial[k] - model1[k]).abs().max()) for k in floats)
+    # 3 Adam steps of lr 1e-2 move each weight by at most ~3e-2 (and a wrong "initial" by far more)
+    assert 1e3 * TOL < moved < 0.05

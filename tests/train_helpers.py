@@ -7,9 +7,6 @@ training tests do not depend on the whole prep pipeline; ~2 s for 100 structures
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,13 +85,6 @@ def make_prepared(out, n=100, n_val=20, n_test=20, shard_size=16, seed=0, names=
         manifest["splits"][split] = {"count": len(recs), "shards": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return out
-
-
-def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
-    """``python -m mace4ir.cli ARGS`` in a subprocess with one thread."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "mace4ir.cli", *map(str, args)], env=env,
-                          capture_output=True, text=True, **kwargs)
 
 
 TINY = dict(batch_size=8, num_workers=0, log_every_steps=1, progress=False, tensorboard=False,

@@ -7,6 +7,7 @@ datasets, loss, schedule, checkpoint, validation, metrics_log, accel).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ from mace4ir.data_prep.prepared import load_manifest
 from mace4ir.training import accel, checkpoint, distributed
 from mace4ir.training.datasets import LoaderOptions, TrainData, eval_batches, seed_everything
 from mace4ir.training.graphs import GraphBuilder
-from mace4ir.training.loss import global_sums, squared_error_sums, weighted_loss, weights_at
+from mace4ir.training.loss import LossWeights, global_sums, squared_error_sums, weighted_loss, weights_at
 from mace4ir.training.metrics_log import MetricsLog
 from mace4ir.training.model_io import save_model
 from mace4ir.training.models import build_model, check_elements, load_model_config, model_spec
@@ -240,7 +241,8 @@ class Trainer:
         s = self.state
         with self._ema_weights():
             sums = evaluate(self.raw_model, self.val_loader, self.kind, self.spec, self.info)
-        val_loss = sums.loss(weights_at(s.step, self.cfg["loss"]))
+        # stage-one weights throughout: best-model and plateau comparisons stay on one scale
+        val_loss = sums.loss(LossWeights(**self.cfg["loss"]["weights"]))
         metrics = sums.metrics(self.spec["atomic_numbers"])
         self.schedule.on_validation(val_loss)
         improved = val_loss < s.best_val
@@ -257,8 +259,6 @@ class Trainer:
 
     # ---- checkpoints and export ---------------------------------------------------------
     def _ema_weights(self):
-        import contextlib
-
         return self.ema.average_parameters() if self.ema is not None else contextlib.nullcontext()
 
     def _export(self, name: str) -> None:
