@@ -15,6 +15,7 @@ import mace.modules  # noqa: F401  (before e3nn, see training.models)
 import numpy as np
 import torch
 
+from mace4ir.evaluation.fast_scatter import fast_scatter
 from mace4ir.evaluation.graphs import MoleculeGraph
 
 
@@ -81,12 +82,14 @@ class IREngine:
     # ---- values ---------------------------------------------------------------
     def energy(self, graph: MoleculeGraph, positions: torch.Tensor) -> torch.Tensor:
         """Total energies (n_mol,) in eV, differentiable w.r.t. ``positions``."""
-        out = self.ef.model(_graph_inputs(self.ef, graph, positions), compute_force=False)
+        with fast_scatter():
+            out = self.ef.model(_graph_inputs(self.ef, graph, positions), compute_force=False)
         return out["energy"].to(torch.float64)
 
     def dipoles(self, graph: MoleculeGraph, positions: torch.Tensor) -> torch.Tensor:
         """Dipole moments (n_mol, 3) in e·Å, differentiable w.r.t. ``positions``."""
-        out = self.dipole.model(_graph_inputs(self.dipole, graph, positions))
+        with fast_scatter():
+            out = self.dipole.model(_graph_inputs(self.dipole, graph, positions))
         return out["dipole"].to(torch.float64)
 
     def energy_forces(self, graph: MoleculeGraph, positions: torch.Tensor):

@@ -10,6 +10,7 @@ mace-torch ``.model`` pickles (such as the original MACE4IR files) load only wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -115,6 +116,24 @@ def verify_release(folder: Path) -> None:
         log.warning("%s: no %s; files not verified", folder, CHECKSUM_FILE)
 
 
+@contextlib.contextmanager
+def fast_model_build():
+    """Build models without TorchScript-compiling e3nn's generated fx code.
+
+    Measured on ef_small + dipole (CPU): building the pair takes ~2.4x less time and
+    evaluation is as fast; the math is the same code, only not run through torch.jit.
+    """
+    import mace.modules  # noqa: F401  (before e3nn, see training.models)
+    from e3nn import get_optimization_defaults, set_optimization_defaults
+
+    old = get_optimization_defaults()
+    set_optimization_defaults(jit_script_fx=False)
+    try:
+        yield
+    finally:
+        set_optimization_defaults(**old)
+
+
 def load(repo_id_or_path: str | Path, revision: str | None = None, trust_pickle: bool = False,
          device: str = "cpu", cache_dir: str | Path | None = None, **calculator_kwargs):
     """The released EF + D pair as a :class:`~mace4ir.evaluation.calculator.MaceIRCalculator`.
@@ -127,4 +146,5 @@ def load(repo_id_or_path: str | Path, revision: str | None = None, trust_pickle:
     folder = resolve_release(repo_id_or_path, revision, cache_dir)
     verify_release(folder)
     ef, dipole = model_paths(folder, trust_pickle)
-    return MaceIRCalculator.from_paths(ef, dipole, trust_pickle=trust_pickle, device=device, **calculator_kwargs)
+    with fast_model_build():
+        return MaceIRCalculator.from_paths(ef, dipole, trust_pickle=trust_pickle, device=device, **calculator_kwargs)
