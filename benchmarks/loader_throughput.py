@@ -78,6 +78,9 @@ def main() -> None:
                       subset=subset)
     expected = len(train)
     ours = time_loader(lambda: train.epoch(0), expected, args.repeats)
+    wds = TrainData(data, builder, LoaderOptions(batch_size=args.batch_size, num_workers=0, shuffle=True),
+                    fmt="webdataset", subset=subset)
+    ours_wds = time_loader(lambda: wds.epoch(0), expected, args.repeats)
 
     # anchor: the same structures through mace-torch's HDF5 pipeline
     h5 = tmp / "train.h5"
@@ -92,8 +95,9 @@ def main() -> None:
 
     print(f"structures: {expected}, batch size {args.batch_size}, {args.precision}, 1 loader worker each")
     print(f"mace4ir LMDB loader      : {ours:9.1f} graphs/s")
+    print(f"mace4ir WebDataset loader: {ours_wds:9.1f} graphs/s")
     print(f"mace-torch HDF5 pipeline : {anchor:9.1f} graphs/s")
-    print(f"ratio (ours / mace-torch): {ours / anchor:9.2f}x   (target >= 3x)")
+    print(f"ratio (ours / mace-torch): {ours / anchor:9.2f}x LMDB, {ours_wds / anchor:.2f}x WebDataset   (target >= 3x)")
 
 
 if __name__ == "__main__":

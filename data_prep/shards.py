@@ -116,20 +116,46 @@ def _fsync_replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# One environment per file per process: py-lmdb refuses to open a file that is already
+# open in this process, and a forked child (DataLoader worker) inherits the parent's handles.
+_ENVS: dict[str, tuple[tuple[int, int], lmdb.Environment]] = {}
+_ENVS_PID = os.getpid()
+
+
+def _shared_env(path: str) -> lmdb.Environment:
+    global _ENVS_PID
+    if _ENVS_PID != os.getpid():  # forked: inherited handles belong to the parent
+        for _, env in _ENVS.values():
+            env.close()
+        _ENVS.clear()
+        _ENVS_PID = os.getpid()
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: LMDB shard missing") from None
+    ident = (st.st_ino, st.st_mtime_ns)
+    cached = _ENVS.get(path)
+    if cached is not None and cached[0] == ident:
+        return cached[1]
+    if cached is not None:  # the file was replaced (e.g. rewritten by a resumed prep)
+        cached[1].close()
+    env = lmdb.open(path, subdir=False, readonly=True, lock=False, readahead=False)
+    _ENVS[path] = (ident, env)
+    return env
+
+
 class LmdbShard:
-    """Read-only random access to one LMDB shard; reopens itself after a fork."""
+    """Read-only random access to one LMDB shard; safe across fork and DataLoader workers."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
+        self.path = os.path.realpath(path)
         self._env = None
         self._pid = None
         self._len = None
 
     def _txn(self):
         if self._env is None or self._pid != os.getpid():
-            if not os.path.exists(self.path):
-                raise DataFormatError(f"{self.path}: LMDB shard missing")
-            self._env = lmdb.open(self.path, subdir=False, readonly=True, lock=False, readahead=False)
+            self._env = _shared_env(self.path)
             self._pid = os.getpid()
         return self._env.begin(buffers=False)
 
@@ -152,7 +178,7 @@ class LmdbShard:
     def get(self, i: int) -> dict:
         return decode_record(self.get_bytes(i), f"{self.path} record {i}")
 
-    def __getstate__(self):  # picklable for DataLoader workers: drop the open env
+    def __getstate__(self):  # picklable for spawned workers: drop the open env
         return {"path": self.path, "_env": None, "_pid": None, "_len": self._len}
 
 

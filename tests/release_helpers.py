@@ -83,10 +83,15 @@ def predictions(calc) -> list[tuple]:
 
 
 @pytest.fixture(scope="session")
-def release_run_predictions(release_runs):
+def release_run_calculator(release_runs):
     from mace4ir.evaluation.calculator import MaceIRCalculator
 
-    return predictions(MaceIRCalculator.from_paths(*release_runs))
+    return MaceIRCalculator.from_paths(*release_runs)
+
+
+@pytest.fixture(scope="session")
+def release_run_predictions(release_run_calculator):
+    return predictions(release_run_calculator)
 
 
 def assert_same(a: list[tuple], b: list[tuple]) -> None:

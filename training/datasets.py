@@ -19,7 +19,6 @@ trainer pads the shorter ranks with zero-weight steps instead of dropping data.
 from __future__ import annotations
 
 import math
-import os
 import random
 import struct
 from dataclasses import dataclass
@@ -45,21 +44,6 @@ class LoaderOptions:
     seed: int = 0
     shuffle_buffer: int = 1000    # WebDataset only: records held for shuffling per worker
     pin_memory: bool = False
-
-
-def reopen_lmdb_in_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: close LMDB environments inherited through fork.
-
-    py-lmdb refuses a second open of a file "already open in this process", and a
-    forked worker inherits the parent's open environment; closing the inherited handle
-    lets :class:`LmdbShard` reopen it cleanly in the worker.
-    """
-    dataset = get_worker_info().dataset
-    records = getattr(dataset, "records", None)
-    for shard in getattr(records, "_lmdb", None) or []:
-        if shard._env is not None and shard._pid != os.getpid():
-            shard._env.close()
-            shard._env = None
 
 
 class GraphDataset(Dataset):
@@ -206,7 +190,7 @@ class TrainData:
             self.dataset = GraphDataset(self.records, builder)
             self.sampler = GraphBatchSampler(self.dataset, opts, rank, world)
             self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate,
-                                     persistent_workers=opts.num_workers > 0, worker_init_fn=reopen_lmdb_in_worker,
+                                     persistent_workers=opts.num_workers > 0,
                                      **common)
         else:
             shards = split_shards(prepared_dir, split, fmt, manifest)
@@ -246,7 +230,7 @@ def eval_batches(prepared_dir, split: str, builder: GraphBuilder, batch_size: in
     idx = rank_indices(len(dataset), rank, world, False, 0, 0)
     batches = [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
     return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-                      persistent_workers=num_workers > 0, worker_init_fn=reopen_lmdb_in_worker)
+                      persistent_workers=num_workers > 0)
 
 
 def seed_everything(seed: int) -> None:
