@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 
@@ -12,7 +11,8 @@ def _export(args) -> int:
     out = export_release(ExportOptions(
         ef=args.ef, dipole=args.dipole, out=args.out, data=args.data, bench=args.bench,
         torchscript=args.torchscript, allow_missing_metrics=args.allow_missing_metrics,
-        overwrite=args.overwrite, license=args.license, model_name=args.name, repo_id=args.repo_id))
+        overwrite=args.overwrite, license=args.license, model_name=args.name, repo_id=args.repo_id,
+        dataset_ids=args.dataset_id))
     print(out)
     return 0
 
@@ -54,6 +54,8 @@ def _add_export(sub) -> None:
     p.add_argument("--license", default="mit", help="license id for the model card (default: mit)")
     p.add_argument("--name", default="mace4ir", help="model name in the card (default: mace4ir)")
     p.add_argument("--repo-id", help="Hub repo id ORG/NAME used in the card's loading example")
+    p.add_argument("--dataset-id", action="append", help="Hub dataset id of the training data for the card's "
+                   "'datasets' metadata (repeatable; default: none)")
     p.set_defaults(func=_export)
 
 
@@ -82,14 +84,14 @@ def register(sub) -> None:
     _add_push(rsub)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in sample (~15 min on 2 CPU cores)",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                           description="Generate the QCML-format GFN2-xTB sample, prepare it, train tiny EF and D "
                           "models, compute test-set errors, harmonic and MD IR spectra of molecules not in the "
                           "training set (model vs GFN2-xTB), write report.md/report.html, export a release and "
                           "push it as a dry run. Finished steps are reused when rerun.")
-    demo.add_argument("--out", type=Path, default=Path("demo_run"), help="output folder")
-    demo.add_argument("--quick", action="store_true", help="a ~2-3 minute version (tiny sample, one molecule)")
+    demo.add_argument("--out", type=Path, default=Path("demo_run"), help="output folder (default: demo_run)")
+    demo.add_argument("--quick", action="store_true", help="a ~2 minute version (tiny sample, one molecule, short MD)")
     demo.add_argument("--config", help="demo config YAML (default: built-in configs/demo.yaml)")
-    demo.add_argument("--steps", help="comma-separated subset of steps to run (dependencies must be done)")
+    demo.add_argument("--steps", help="comma-separated subset of steps to run (their dependencies must be done): "
+                      "sample, prep, train_ef, train_dipole, errors, harmonic, md, export, push, report")
     demo.add_argument("--force", action="store_true", help="redo the selected steps even if done")
     demo.set_defaults(func=_demo)

@@ -53,6 +53,7 @@ class ExportOptions:
     license: str = "mit"
     model_name: str = "mace4ir"
     repo_id: str | None = None    # used in the model card's loading example
+    dataset_ids: list[str] | None = None  # Hub dataset ids for the card's `datasets:` metadata
 
 
 def model_stem(path: Path) -> Path:
@@ -93,6 +94,8 @@ def collect_metrics(opts: "ExportOptions") -> dict:
         dipole = ef
     else:
         dipole = read_test_errors(opts.dipole, "dipole", opts.allow_missing_metrics)
+    local = ("data", "models")  # paths on the machine that evaluated: not for a public release
+    ef, dipole = ({k: v for k, v in m.items() if k not in local} if m else m for m in (ef, dipole))
     for kind, metrics, path in (("ef", ef, opts.ef), ("dipole", dipole, opts.dipole)):
         missing = [k for k in REQUIRED_METRICS[kind] if metrics is not None and metrics.get(k) is None]
         if missing:
@@ -125,8 +128,13 @@ def data_summary(manifest: dict | None) -> dict | None:
     """What the model card needs from the manifest (not shard paths/checksums)."""
     if manifest is None:
         return None
-    keep = ("source", "energy_field", "seed", "split_by", "rejected", "subsets", "elements", "units", "r_max", "versions")
+    keep = ("energy_field", "seed", "split_by", "rejected", "subsets", "elements", "units", "r_max", "versions")
     summary = {k: manifest[k] for k in keep if k in manifest}
+    source = manifest.get("source")
+    if isinstance(source, dict):  # no local paths in a public release
+        source = {k: source[k] for k in ("description", "level_of_theory", "n_records", "n_input_shards", "kind")
+                  if k in source}
+    summary["source"] = source
     summary["splits"] = {name: split.get("count") for name, split in manifest.get("splits", {}).items()}
     summary["statistics"] = manifest.get("statistics", {})
     return summary
@@ -223,7 +231,7 @@ def check_kind(path: Path, kind: str) -> None:
     """Cheap check of the spec JSON before anything is loaded (swapped --ef/--dipole)."""
     spec_file = model_stem(path).with_suffix(".json")
     if not spec_file.is_file():
-        raise Mace4irError(f"{spec_file}: model spec missing (expected a training RUN dir or a model stem)")
+        raise Mace4irError(f"{path}: not a training RUN dir or model stem ({spec_file} not found)")
     found = json.loads(spec_file.read_text()).get("kind")
     if found != kind:
         raise Mace4irError(f"{spec_file}: expected a {kind!r} model, found kind {found!r} (swapped --ef/--dipole?)")
@@ -274,7 +282,7 @@ def export_release(opts: ExportOptions) -> Path:
                     entry["torchscript_file"] = ts_name
                     names.append(ts_name)
         (tmp / RELEASE_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
-        (tmp / MODEL_CARD).write_text(render_model_card(config, repo_id=opts.repo_id))
+        (tmp / MODEL_CARD).write_text(render_model_card(config, repo_id=opts.repo_id, dataset_ids=opts.dataset_ids))
         write_checksums(tmp, names + [RELEASE_CONFIG, MODEL_CARD])
         out = Path(opts.out)
         if out.exists():

@@ -82,13 +82,18 @@ def data_section(config: dict) -> str:
     data = config.get("training_data")
     if not data:
         return "## Training data\n\nNot recorded at export (no prepared-data manifest was given)."
-    src = data.get("source", {})
-    source = src if isinstance(src, str) else ", ".join(f"{k}: {v}" for k, v in src.items())
+    src = data.get("source") or {}
+    if isinstance(src, str):
+        source = src
+    else:
+        source = src.get("description") or ", ".join(f"{k}: {v}" for k, v in src.items())
+        if src.get("level_of_theory") and src["level_of_theory"] not in source:
+            source += f" Level of theory: {src['level_of_theory']}."
     splits = data.get("splits", {})
     rejected = data.get("rejected", {})
     parts = [
         "## Training data",
-        f"Source: {source or 'unknown'}. Energy field: `{data.get('energy_field', '?')}`; "
+        f"Source: {source.rstrip('.') or 'unknown'}. Energy field: `{data.get('energy_field', '?')}`; "
         f"split by {data.get('split_by', 'conformer')}, seed {data.get('seed', '?')}.",
         "Filtering as in the MACE4IR paper: neutral (charge 0) singlet (multiplicity 1) structures, "
         "QCML outliers removed, invalid/corrupt records rejected. Rejected counts: "
