@@ -80,7 +80,6 @@ def time_anchor(mols, calc, tmp: Path):
 
 def time_ours(mols, calc):
     import numpy as np
-
     from mace4ir.evaluation import harmonic_ir, harmonic_ir_many
 
     start = time.perf_counter()
@@ -106,7 +105,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-
     from mace4ir.evaluation import MaceIRCalculator, load_molecule
 
     logging.getLogger("mace4ir.evaluation.harmonic").setLevel(logging.ERROR)  # untrained: imaginary modes

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import units
-from scipy import fft
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.data_prep.units import DA2_AMU_TO_KM_MOL
+from scipy import fft
 
 C_CM_PER_FS = 2.99792458e-5  # speed of light in cm/fs
 HC_OVER_K_CM_K = 1.438776877  # second radiation constant hc/k_B in cm·K

@@ -8,7 +8,6 @@ km/mol per cm^-1 (same convention as the MD spectra of :mod:`.autocorrelation`).
 from __future__ import annotations
 
 import numpy as np
-
 from mace4ir.data_prep.errors import Mace4irError
 
 DEFAULT_GRID = (400.0, 4000.0, 1.0)  # cm^-1: start, stop, step

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation.engine import IREngine, ModelHandle
 from mace4ir.evaluation.validation import check_molecule, molecule_name
@@ -85,7 +84,7 @@ class MaceIRCalculator(Calculator):
         self.charge, self.multiplicity = int(charge), int(multiplicity)
 
     @classmethod
-    def from_paths(cls, ef, dipole, trust_pickle: bool = False, device="cpu", **kwargs) -> "MaceIRCalculator":
+    def from_paths(cls, ef, dipole, trust_pickle: bool = False, device="cpu", **kwargs) -> MaceIRCalculator:
         """``ef``/``dipole``: a training RUN dir, a model_io stem (DIR/name), or a mace-torch .model pickle."""
         ef_h = load_model_handle(ef, "ef", trust_pickle, device)
         d_h = load_model_handle(dipole, "dipole", trust_pickle, device)

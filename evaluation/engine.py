@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import mace.modules  # noqa: F401  (before e3nn, see training.models)
 import numpy as np
 import torch
-
 from mace4ir.evaluation.fast_scatter import fast_scatter
 from mace4ir.evaluation.graphs import MoleculeGraph
 
@@ -39,7 +38,7 @@ class ModelHandle:
         for p in self.model.parameters():
             p.requires_grad_(False)
 
-    def to(self, device) -> "ModelHandle":
+    def to(self, device) -> ModelHandle:
         self.model = self.model.to(device)
         self._index = self._index.to(device)
         return self

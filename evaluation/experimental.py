@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-
 from mace4ir.data_prep.errors import DataFormatError, Mace4irError
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ def index_add_scatter_sum(src: torch.Tensor, index: torch.Tensor, dim: int = -1,
 
 @contextlib.contextmanager
 def fast_scatter():
-    import mace.modules.blocks as blocks
+    from mace.modules import blocks
 
     original = getattr(blocks, "scatter_sum", None)
     if original is None:

@@ -44,7 +44,7 @@ class MoleculeGraph:
         return int(self.numbers.numel())
 
     @classmethod
-    def build(cls, numbers_list, positions_list, r_max: float, skin: float, device) -> "MoleculeGraph":
+    def build(cls, numbers_list, positions_list, r_max: float, skin: float, device) -> MoleculeGraph:
         sizes = [len(z) for z in numbers_list]
         ptr = np.concatenate([[0], np.cumsum(sizes)])
         cutoff = float(r_max) + float(skin)
@@ -67,7 +67,7 @@ class MoleculeGraph:
         moved = (positions.detach().to(self.ref_positions.dtype) - self.ref_positions).norm(dim=1).max()
         return bool(moved > 0.5 * self.skin)
 
-    def rebuilt(self, positions: torch.Tensor) -> "MoleculeGraph":
+    def rebuilt(self, positions: torch.Tensor) -> MoleculeGraph:
         pos = positions.detach().to(torch.float64).cpu().numpy()
         ptr = self.ptr.cpu().numpy()
         numbers = self.numbers.cpu().numpy()

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation.broadening import broaden
 from mace4ir.evaluation.normal_modes import analyse

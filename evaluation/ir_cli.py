@@ -109,7 +109,6 @@ def _reference_curve(args, grid):
 
 def _write_outputs(folder: Path, name: str, grid, y, std, reference, label: str, sticks=None) -> dict:
     import numpy as np
-
     from mace4ir.evaluation.metrics import compare_spectra
     from mace4ir.evaluation.plots import overlay
 
@@ -126,7 +125,6 @@ def _write_outputs(folder: Path, name: str, grid, y, std, reference, label: str,
 # ---- harmonic ----------------------------------------------------------------------------
 def run_harmonic(args) -> int:
     import numpy as np
-
     from mace4ir.data_prep.config import load_config
     from mace4ir.evaluation.broadening import wavenumber_grid
     from mace4ir.evaluation.harmonic import harmonic_ir, harmonic_ir_many

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from ase import units
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation.autocorrelation import SpectrumResult, replica_spectra
 from mace4ir.evaluation.langevin import BAOAB, LangevinState

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase import Atoms, units
-
 from mace4ir.data_prep.errors import Mace4irError
 
 CHECKPOINT = "checkpoint.pt"

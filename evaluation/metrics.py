@@ -12,11 +12,10 @@ frequency difference) and reports frequency and intensity MAE.
 from __future__ import annotations
 
 import numpy as np
+from mace4ir.data_prep.errors import Mace4irError
 from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
-
-from mace4ir.data_prep.errors import Mace4irError
 
 EPS = 1e-12
 
@@ -104,6 +103,6 @@ def mode_mae(freq_pred, int_pred, freq_ref, int_ref) -> dict:
     return {
         "frequency_mae_cm1": float(np.mean(np.abs(fp[rows] - fr[cols]))),
         "intensity_mae": float(np.mean(np.abs(ip[rows] - ir[cols]))),
-        "n_matched": int(len(rows)),
+        "n_matched": len(rows),
         "assignment": [(int(r), int(c)) for r, c in zip(rows, cols)],
     }

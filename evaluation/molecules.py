@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from mace4ir.data_prep.errors import Mace4irError
 
 EMBED_SEED = 42

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import units
-
 from mace4ir.data_prep.units import DA2_AMU_TO_KM_MOL
 
 # sqrt(eV / (Å² amu)) -> cm^-1

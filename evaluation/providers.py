@@ -82,21 +82,30 @@ class HarmonicProvider:
         self.rebuilds = 0
 
     @classmethod
-    def from_result(cls, result) -> "HarmonicProvider":
+    def from_result(cls, result) -> HarmonicProvider:
         """Eckart-projected Hessian and dipole derivatives: pure vibrations, no rigid-body forces
         (nor runaway ones) and no dipole change from the (linearised) rotations."""
-        from mace4ir.evaluation.normal_modes import project_dipole_derivatives, project_hessian
+        from mace4ir.evaluation.normal_modes import (
+            project_dipole_derivatives,
+            project_hessian,
+        )
 
+        if len(result.imaginary_cm1):
+            from mace4ir.data_prep.errors import Mace4irError
+
+            raise Mace4irError(f"{result.atoms.get_chemical_formula()}: the harmonic model has imaginary modes "
+                               f"({', '.join(f'{v:.1f}i' for v in result.imaginary_cm1)} cm^-1); its dynamics "
+                               "would run away. Optimise to a true minimum first")
         atoms = result.atoms
         masses, pos = atoms.get_masses(), atoms.get_positions()
         hessian = project_hessian(result.hessian, masses, pos)
         return cls(pos, hessian, project_dipole_derivatives(result.dmu_dx, masses, pos))
 
-    def bind(self, replicas, device) -> "HarmonicProvider":
+    def bind(self, replicas, device) -> HarmonicProvider:
         n = len(self.x0)
         if any(len(a) != n for a in replicas):
             raise ValueError("HarmonicProvider: every replica must be the molecule it was built for")
-        t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)  # noqa: E731
+        t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)
         self._x0, self._h, self._d, self._mu0 = t(self.x0), t(self.hessian), t(self.dmu_dx), t(self.mu0)
         self._n_rep = len(replicas)
         return self

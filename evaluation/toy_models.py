@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
-
 from mace4ir.training.models import build_model, load_model_config, model_spec
 
 # Rough GFN2-xTB-like atomic energies (eV) so that E0s are of a realistic size.

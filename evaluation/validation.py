@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from ase.data import chemical_symbols
-from scipy.spatial.distance import pdist, squareform
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.training.models import check_elements
+from scipy.spatial.distance import pdist, squareform
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are overlapping (shortest real bond, H2, is 0.74 Å)
 _MULTIPLICITY_KEYS = ("multiplicity", "spin_multiplicity", "mult")

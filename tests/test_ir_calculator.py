@@ -6,7 +6,6 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import molecule
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation import MaceIRCalculator, load_molecule
 from mace4ir.evaluation.toy_models import untrained_pair

@@ -2,15 +2,14 @@
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pathlib import Path
-
-from mace4ir.cli import main
 from mace4ir.evaluation.toy_models import untrained_pair
 from mace4ir.training.model_io import save_model
+
+from mace4ir.cli import main
 
 NIST = Path(__file__).parent / "data" / "nist"
 

@@ -6,8 +6,12 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 from ase.vibrations import Infrared
-
-from mace4ir.evaluation import MaceIRCalculator, harmonic_ir, harmonic_ir_many, xtb_calculator
+from mace4ir.evaluation import (
+    MaceIRCalculator,
+    harmonic_ir,
+    harmonic_ir_many,
+    xtb_calculator,
+)
 from mace4ir.evaluation.harmonic import finite_difference_derivatives
 from mace4ir.evaluation.toy_models import untrained_pair
 

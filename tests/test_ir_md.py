@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from ase.build import molecule
 from ase.io import read
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation import MaceIRCalculator, harmonic_ir, md_ir, xtb_calculator
 from mace4ir.evaluation.md import MDOptions, load_md_config
@@ -90,6 +89,14 @@ def test_md_with_an_ase_calculator_factory_records_its_dipoles(tmp_path):
 
 
 def test_md_refuses_bad_molecules_and_changed_runs(tiny_calc, tmp_path):
+    from ase import Atoms
+
+    saddle = harmonic_ir(Atoms("OH2", positions=[(0, 0, 0), (0.96, 0, 0), (-0.96, 0, 0)]), xtb_calculator(),
+                         optimize=False)
+    with pytest.raises(Mace4irError, match="imaginary"):
+        HarmonicProvider.from_result(saddle)  # its dynamics would run away
+    with pytest.raises(Mace4irError, match="unknown MD options"):
+        md_ir(molecule("CH4"), tiny_calc, production_fs=10)
     with pytest.raises(Mace4irError, match="Cl"):
         md_ir(molecule("CH3Cl"), tiny_calc, production_ps=0.01, progress=False)
     md_ir(molecule("CH4"), tiny_calc, thermalization_ps=0.0, production_ps=0.005, out=tmp_path, progress=False)

@@ -6,19 +6,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation import metrics
-from mace4ir.evaluation.autocorrelation import (C_CM_PER_FS, quantum_correction_factor, replica_spectra,
-                                                ir_spectrum_from_dipoles)
+from mace4ir.evaluation.autocorrelation import (
+    C_CM_PER_FS,
+    ir_spectrum_from_dipoles,
+    quantum_correction_factor,
+    replica_spectra,
+)
 from mace4ir.evaluation.broadening import broaden, wavenumber_grid
-from mace4ir.evaluation.experimental import baseline_correct, experimental_spectrum, normalize, read_jcamp, to_grid
+from mace4ir.evaluation.experimental import (
+    baseline_correct,
+    experimental_spectrum,
+    normalize,
+    read_jcamp,
+    to_grid,
+)
 
 NIST = Path(__file__).parent / "data" / "nist"
 
 
 def header(path, key):
-    m = re.search(rf"^##{re.escape(key)}=\s*(.+)$", path.read_text(), re.M)
+    m = re.search(rf"^##{re.escape(key)}=\s*(.+)$", path.read_text(), re.MULTILINE)
     return m.group(1).strip() if m else None
 
 
