@@ -23,10 +23,14 @@ def register(subparsers) -> None:
 
 def _common(p) -> None:
     p.add_argument("molecules", nargs="+", metavar="MOLECULE", help=_MOLECULE_HELP)
+    p.add_argument("--model", metavar="RELEASE",
+                   help="released model pair: a release folder or a Hugging Face Hub id ORG/NAME (mace4ir.load; "
+                        "checksums verified, cached, works offline with HF_HUB_OFFLINE=1)")
+    p.add_argument("--revision", help="Hub branch, tag or commit for --model")
     p.add_argument("--ef", help="EF model: training RUN dir, model stem DIR/name, or mace .model (with --trust-pickle)")
     p.add_argument("--dipole", help="dipole (D) model, same forms as --ef")
     p.add_argument("--calculator", choices=("model", "xtb"), default="model",
-                   help="model: the --ef/--dipole pair (default); xtb: tblite GFN2-xTB reference")
+                   help="model: --model or the --ef/--dipole pair (default); xtb: tblite GFN2-xTB reference")
     p.add_argument("--xtb-accuracy", type=float, default=1e-4, help="tblite SCF accuracy (default 1e-4; tight)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow mace-torch .model pickles (they can run code: only files you trust)")
@@ -96,8 +100,14 @@ def _model_calculator(args):
     from mace4ir.data_prep.errors import Mace4irError
     from mace4ir.evaluation.calculator import MaceIRCalculator
 
+    if args.model:
+        if args.ef or args.dipole:
+            raise Mace4irError("give either --model or --ef with --dipole, not both")
+        import mace4ir  # the package-level loader (release stage), imported lazily
+
+        return mace4ir.load(args.model, revision=args.revision, trust_pickle=args.trust_pickle, device=args.device)
     if not args.ef or not args.dipole:
-        raise Mace4irError("--calculator model needs both --ef and --dipole (or use --calculator xtb)")
+        raise Mace4irError("--calculator model needs --model, or both --ef and --dipole (or use --calculator xtb)")
     return MaceIRCalculator.from_paths(args.ef, args.dipole, trust_pickle=args.trust_pickle, device=args.device)
 
 

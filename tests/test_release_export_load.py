@@ -206,3 +206,29 @@ def test_dipole_errors_from_combined_evaluation_and_bench_results(runs, tmp_path
                                                    "n": 2.0, "frequency_mae_cm1": 57.25, "pearson": 0.5}]
     text = ModelCard.load(out / "README.md").text
     assert "33.30" in text and "### mace4ir bench harmonic_classes (harmonic)" in text and "57.25" in text
+
+
+def test_ir_cli_computes_a_spectrum_from_a_release_folder(release, tmp_path):
+    """`mace4ir ir harmonic --model RELEASE` goes through mace4ir.load (checksums) and
+    gives the same modes as the Python API on the loaded calculator."""
+    import mace4ir
+    from mace4ir.cli import main
+    from mace4ir.evaluation import harmonic_ir
+
+    rc = main(["ir", "harmonic", "O", "--name", "water", "--model", str(release), "--no-optimize",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    cli = json.loads((tmp_path / "water" / "harmonic.json").read_text())
+    api = harmonic_ir(molecule_from_cli(tmp_path / "water"), mace4ir.load(release), optimize=False)
+    # the geometry round-trips through a text xyz file: agreement to ~1e-8 relative
+    assert cli["frequencies_cm1"] == pytest.approx(list(api.frequencies_cm1), rel=1e-6)
+    assert cli["intensities_km_mol"] == pytest.approx(list(api.intensities_km_mol), rel=1e-5, abs=1e-9)
+
+
+def molecule_from_cli(folder):
+    """The geometry the CLI used (it writes it next to the results)."""
+    from ase.io import read
+
+    files = sorted(folder.glob("*.xyz")) + sorted(folder.glob("*.extxyz"))
+    assert files, f"no geometry written in {folder}"
+    return read(files[0])
