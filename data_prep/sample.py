@@ -34,6 +34,7 @@ from ase.data import atomic_masses
 
 from mace4ir.data_prep import qcml_format as fmt
 from mace4ir.data_prep.errors import Mace4irError
+from mace4ir.data_prep.smiles import embed_smiles
 
 log = logging.getLogger(__name__)
 
@@ -118,30 +119,6 @@ def atom_reference_energy(z: int) -> float:
     if z not in ATOM_UNPAIRED:
         raise Mace4irError(f"no atom reference spin for element Z={z}")
     return xtb_singlepoint([z], np.zeros((1, 3)), uhf=ATOM_UNPAIRED[z])["energy"]
-
-
-def embed_smiles(smiles: str, seed: int = 0) -> Atoms:
-    """3D structure from SMILES with RDKit (ETKDG, then MMFF or UFF when available)."""
-    _require("rdkit", "chem")
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import AllChem
-
-    RDLogger.DisableLog("rdApp.*")  # UFF typer warnings for metals are expected
-
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        raise Mace4irError(f"RDKit cannot parse SMILES {smiles!r}")
-    mol = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = seed
-    if AllChem.EmbedMolecule(mol, params) != 0 and AllChem.EmbedMolecule(mol, randomSeed=seed, useRandomCoords=True) != 0:
-        raise Mace4irError(f"RDKit cannot embed SMILES {smiles!r} in 3D")
-    if AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMolecule(mol)
-    elif AllChem.UFFHasAllMoleculeParams(mol):
-        AllChem.UFFOptimizeMolecule(mol)
-    numbers = [a.GetAtomicNum() for a in mol.GetAtoms()]
-    return Atoms(numbers=numbers, positions=mol.GetConformer().GetPositions())
 
 
 @lru_cache(maxsize=None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from mace4ir.data_prep.errors import Mace4irError
 
 EMBED_SEED = 42
@@ -50,31 +49,8 @@ def _read_file(path: Path, index):
 
 def from_smiles(smiles: str, name: str | None = None, seed: int = EMBED_SEED):
     """3-D structure of a SMILES string (RDKit ETKDG embedding + MMFF94 optimisation)."""
-    try:
-        from rdkit import Chem, RDLogger
-        from rdkit.Chem import AllChem
-    except ImportError as exc:
-        raise Mace4irError(f"SMILES input needs RDKit (pip install 'mace4ir[chem]'): {exc}") from None
-    from ase import Atoms
+    from mace4ir.data_prep.smiles import embed_smiles
 
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        raise Mace4irError(f"{smiles!r}: neither an existing file nor a valid SMILES string")
-    mol = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = seed
-    if AllChem.EmbedMolecule(mol, params) != 0:
-        params.useRandomCoords = True
-        if AllChem.EmbedMolecule(mol, params) != 0:
-            raise Mace4irError(f"{smiles!r}: RDKit could not embed a 3-D structure")
-    if AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
-    else:
-        AllChem.UFFOptimizeMolecule(mol, maxIters=2000)
-    pos = mol.GetConformer().GetPositions()
-    atoms = Atoms([a.GetAtomicNum() for a in mol.GetAtoms()], positions=np.asarray(pos))
-    radicals = sum(a.GetNumRadicalElectrons() for a in mol.GetAtoms())
-    atoms.info.update(name=name or smiles, smiles=smiles, charge=Chem.GetFormalCharge(mol),
-                      multiplicity=radicals + 1)
+    atoms = embed_smiles(smiles, seed=seed)
+    atoms.info["name"] = name or smiles
     return atoms

@@ -116,7 +116,7 @@ def metrics_section(config: dict) -> str:
     n_train = (config.get("training_data") or {}).get("splits", {}).get("train")
     rows = [[f"this release ({n_train:,} training structures)" if isinstance(n_train, int) else "this release",
              ef.get("energy_mae_mev_atom"), ef.get("forces_mae_mev_A"), dip.get("dipole_mae_meA")],
-            [f"this release, RMSE", ef.get("energy_rmse_mev_atom"), ef.get("forces_rmse_mev_A"),
+            ["this release, RMSE", ef.get("energy_rmse_mev_atom"), ef.get("forces_rmse_mev_A"),
              dip.get("dipole_rmse_meA")],
             list(PAPER_ROW)]
     n_test = ef.get("n_structures") or dip.get("n_structures")
