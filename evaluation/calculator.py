@@ -101,19 +101,22 @@ class MaceIRCalculator(Calculator):
     # ---- ASE interface -----------------------------------------------------------
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        self.results = self.evaluate([self.atoms])[0]
+        # an optimiser asks for forces only: skip the D model's forward pass (ASE calls again if
+        # the dipole is wanted later)
+        self.results = self.evaluate([self.atoms], dipole="dipole" in properties)[0]
 
-    def evaluate(self, atoms_list, apt: bool = False) -> list[dict]:
+    def evaluate(self, atoms_list, apt: bool = False, dipole: bool = True) -> list[dict]:
         """Energy, forces, dipole (and APTs) for many molecules in one graph."""
         for i, atoms in enumerate(atoms_list):
             self.check(atoms, i if len(atoms_list) > 1 else None)
         eng = self.engine
         graph, pos = eng.graph(atoms_list, static=True), eng.positions(atoms_list)
         energy, forces = eng.energy_forces(graph, pos)
+        dipoles, apts = None, None
         if apt:
             dipoles, apts = eng.dipole_jacobian(graph, pos)
-        else:
-            dipoles, apts = eng.dipoles_detached(graph, pos), None
+        elif dipole:
+            dipoles = eng.dipoles_detached(graph, pos)
         ptr = graph.ptr.tolist()
         results = []
         for m in range(len(atoms_list)):
@@ -121,8 +124,9 @@ class MaceIRCalculator(Calculator):
                 "energy": float(energy[m]),
                 "free_energy": float(energy[m]),
                 "forces": forces[ptr[m] : ptr[m + 1]].cpu().numpy(),
-                "dipole": dipoles[m].cpu().numpy(),
             }
+            if dipoles is not None:
+                r["dipole"] = dipoles[m].cpu().numpy()
             if apts is not None:
                 r["apt"] = apts[ptr[m] : ptr[m + 1]].cpu().numpy()
             results.append(r)

@@ -120,13 +120,15 @@ class IREngine:
         dmu = torch.zeros_like(mu).index_add_(0, graph.batch, per_atom)
         return mu, dmu
 
-    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = 96):
+    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = -1):
         """Cartesian Hessians (eV/Å²), one (3n, 3n) array per molecule, by batched double backward.
 
         Seed k selects coordinate k of *every* molecule at once: cross-molecule blocks
         are zero, so max(3n) vector-Jacobian products give all Hessians of the batch,
-        vmapped in chunks of ``chunk`` seeds (bounds memory; None = all at once).
+        vmapped in chunks of ``chunk`` seeds (bounds memory; None = all at once; -1 = the
+        device's default, see :func:`default_chunk`).
         """
+        chunk = default_chunk(self.device) if chunk == -1 else chunk
         sizes = (graph.ptr[1:] - graph.ptr[:-1]).tolist()
         n_seeds = 3 * max(sizes)
         seeds = torch.zeros((n_seeds, graph.n_atoms * 3), dtype=torch.float64, device=self.device)
@@ -146,11 +148,22 @@ class IREngine:
         return out
 
 
+def default_chunk(device: torch.device) -> int:
+    """Seeds per vmapped backward. On CPU vmap only adds memory traffic (batched copies and
+    zero-fills in the slicing backwards): one seed at a time measured 1.7-2x faster for 9-15
+    atom molecules (ef_small, float32). GPUs need the batch to fill the device."""
+    return 1 if device.type == "cpu" else 96
+
+
 def _batched_vjp(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, chunk: int | None):
     chunk = chunk or seeds.shape[0]
     parts = []
     for i in range(0, seeds.shape[0], chunk):
         block = seeds[i : i + chunk].to(output.dtype)
-        (g,) = torch.autograd.grad(output, inputs, grad_outputs=block, is_grads_batched=True, retain_graph=True)
+        if chunk == 1:  # plain backward: no vmap machinery at all
+            (g,) = torch.autograd.grad(output, inputs, grad_outputs=block[0], retain_graph=True)
+            g = g[None]
+        else:
+            (g,) = torch.autograd.grad(output, inputs, grad_outputs=block, is_grads_batched=True, retain_graph=True)
         parts.append(g.detach())
     return torch.cat(parts)

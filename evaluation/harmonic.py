@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mace4ir.data_prep.errors import Mace4irError
 from mace4ir.evaluation.broadening import broaden
+from mace4ir.evaluation.hessian_opt import optimize_with_hessian
 from mace4ir.evaluation.normal_modes import analyse
 
 log = logging.getLogger(__name__)
@@ -69,22 +70,38 @@ class HarmonicResult:
 
 
 # ---- geometry optimisation ---------------------------------------------------------
-def optimize_geometry(atoms, calculator, fmax: float = DEFAULT_FMAX, steps: int = 2000, optimizer: str = "BFGS"):
+def optimize_geometry(atoms, calculator, fmax: float = DEFAULT_FMAX, steps: int = 2000, optimizer: str = "auto"):
     """(optimised copy, converged, n_steps). Non-convergence is logged and returned, not raised."""
+    work, converged, nsteps, _ = _optimize(atoms, calculator, fmax, steps, optimizer)
+    return work, converged, nsteps
+
+
+def _optimize(atoms, calculator, fmax, steps, optimizer):
+    """optimize_geometry plus the (Hessian, ∂μ/∂x) still valid at the result, when one is."""
     import ase.optimize
 
-    opt_cls = getattr(ase.optimize, optimizer, None)
-    if opt_cls is None:
-        raise Mace4irError(f"unknown ASE optimizer {optimizer!r} (try BFGS, LBFGS, FIRE, BFGSLineSearch)")
-    work = atoms.copy()
-    work.calc = calculator
-    opt = opt_cls(work, logfile=None)
-    converged = bool(opt.run(fmax=fmax, steps=steps))
+    if optimizer == "auto":  # exact-Hessian seed where autograd gives it cheaply, else ASE's BFGS
+        optimizer = "HessianBFGS" if hasattr(calculator, "hessian_and_dipole_derivatives") else "BFGS"
+    derivs = None
+    if optimizer == "HessianBFGS":
+        if not hasattr(calculator, "hessian_and_dipole_derivatives"):
+            raise Mace4irError(f"optimizer HessianBFGS needs an autograd Hessian; {type(calculator).__name__} "
+                               "has none (use BFGS)")
+        work, converged, nsteps, derivs = optimize_with_hessian(atoms, calculator, fmax, steps)
+    else:
+        opt_cls = getattr(ase.optimize, optimizer, None)
+        if opt_cls is None:
+            raise Mace4irError(f"unknown optimizer {optimizer!r} (try auto, HessianBFGS, BFGS, LBFGS, FIRE, "
+                               "BFGSLineSearch)")
+        work = atoms.copy()
+        work.calc = calculator
+        opt = opt_cls(work, logfile=None)
+        converged, nsteps = bool(opt.run(fmax=fmax, steps=steps)), int(opt.nsteps)
     if not converged:
         fnow = float(np.linalg.norm(work.get_forces(), axis=1).max())
         log.warning("%s: optimisation not converged after %d steps (max force %.2e > %.1e eV/Å)",
-                    work.get_chemical_formula(), opt.nsteps, fnow, fmax)
-    return work, converged, int(opt.nsteps)
+                    work.get_chemical_formula(), nsteps, fnow, fmax)
+    return work, converged, nsteps, derivs
 
 
 # ---- derivatives -------------------------------------------------------------------
@@ -155,31 +172,38 @@ def derivatives(atoms, calculator, method: str = "auto", delta: float = DEFAULT_
 
 # ---- the public entry point --------------------------------------------------------
 def harmonic_ir(atoms, calculator, optimize: bool = True, fmax: float = DEFAULT_FMAX, steps: int = 2000,
-                optimizer: str = "BFGS", method: str = "auto", delta: float = DEFAULT_DELTA,
+                optimizer: str = "auto", method: str = "auto", delta: float = DEFAULT_DELTA,
                 nfree: int = 2) -> HarmonicResult:
-    """Harmonic IR spectrum of one molecule with any ASE calculator giving forces and dipoles."""
+    """Harmonic IR spectrum of one molecule with any ASE calculator giving forces and dipoles.
+
+    ``optimizer="auto"``: BFGS seeded with the exact Hessian for our models, ASE's BFGS otherwise.
+    """
     if hasattr(calculator, "check"):
         calculator.check(atoms)
     if optimize:
-        geom, converged, nsteps = optimize_geometry(atoms, calculator, fmax, steps, optimizer)
+        geom, converged, nsteps, derivs = _optimize(atoms, calculator, fmax, steps, optimizer)
     else:
-        geom, converged, nsteps = atoms.copy(), True, 0
+        geom, converged, nsteps, derivs = atoms.copy(), True, 0, None
     geom.calc = calculator
     max_force = float(np.linalg.norm(geom.get_forces(), axis=1).max())
     geom.calc = None
-    hessian, dmu_dx, used = derivatives(geom, calculator, method, delta, nfree)
+    if derivs is not None and method in ("auto", "autograd"):  # geometry unchanged since computed
+        hessian, dmu_dx, used = *derivs, "autograd"
+    else:
+        hessian, dmu_dx, used = derivatives(geom, calculator, method, delta, nfree)
     return _result(geom, hessian, dmu_dx, converged, used, nsteps, max_force)
 
 
 def harmonic_ir_many(atoms_list, calculator, optimize: bool = True, fmax: float = DEFAULT_FMAX,
-                     steps: int = 2000, optimizer: str = "BFGS") -> list[HarmonicResult]:
+                     steps: int = 2000, optimizer: str = "auto") -> list[HarmonicResult]:
     """Harmonic IR of many molecules; with a MaceIRCalculator all Hessians come from one graph."""
     if not hasattr(calculator, "hessian_and_dipole_derivatives"):
         return [harmonic_ir(a, calculator, optimize, fmax, steps, optimizer) for a in atoms_list]
     opt = [optimize_geometry(a, calculator, fmax, steps, optimizer) if optimize else (a.copy(), True, 0)
            for a in atoms_list]
     geoms = [g for g, _, _ in opt]
-    fmaxes = [float(np.linalg.norm(r["forces"], axis=1).max()) for r in calculator.evaluate(geoms)]
+    results = calculator.evaluate(geoms, dipole=False)
+    fmaxes = [float(np.linalg.norm(r["forces"], axis=1).max()) for r in results]
     derivs = calculator.hessian_and_dipole_derivatives(geoms)
     return [_result(g, h, d, c, "autograd", n, f) for (g, c, n), (h, d), f in zip(opt, derivs, fmaxes)]
 
