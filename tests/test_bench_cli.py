@@ -121,8 +121,11 @@ def test_chunks_merge_to_the_same_tables_as_one_run(xtb_run, tmp_path):
     for m, s in zip(merged_rows, single_rows):
         assert m.keys() == s.keys()
         for key in m.keys() - {"elapsed_s"}:
-            if _is_number(s[key]):  # separate xTB runs agree to ~1e-12 (threaded SCF sums), not bitwise
-                assert float(m[key]) == pytest.approx(float(s[key]), rel=1e-6, abs=1e-9), (m["id"], key)
+            # Separate xTB runs agree to ~1e-12, not bitwise, and rank metrics (Spearman) amplify that
+            # (near-equal tail values swap ranks: ~1e-6 seen). A merge mistake (wrong or swapped row,
+            # lost value) shows as a mismatched id or a gross difference, so 1e-3 still catches it.
+            if _is_number(s[key]):
+                assert float(m[key]) == pytest.approx(float(s[key]), rel=1e-3, abs=1e-6), (m["id"], key)
             else:
                 assert m[key] == s[key], (m["id"], key)
     assert "3 ok, 0 failed" in (merged / "report.md").read_text()
