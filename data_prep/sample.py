@@ -202,9 +202,16 @@ def make_conformer(index: int, seed: int) -> dict:
     }
 
 
+def _one_thread():
+    """One OpenMP/BLAS thread: tblite's threaded reductions differ run to run in the last bits
+    and a relaxed reference geometry amplifies that; records must not depend on the machine."""
+    return _require("threadpoolctl", "xtb").threadpool_limits(limits=1)
+
+
 def _make_range(args) -> list[dict]:
     start, stop, seed = args
-    return [make_conformer(i, seed) for i in range(start, stop)]
+    with _one_thread():
+        return [make_conformer(i, seed) for i in range(start, stop)]
 
 
 def compute_conformers(n_records: int, seed: int, workers: int = 1, progress: bool = False) -> list[dict]:
@@ -271,7 +278,8 @@ def write_sample(
     rows = compute_conformers(n_records, seed, workers, progress)
     shards = [rows[a : a + records_per_shard] for a in range(0, n_records, records_per_shard)]
     elements = sorted({int(z) for r in rows for z in r["atomic_numbers"]})
-    meta = sample_metadata(n_records, seed, elements)
+    with _one_thread():
+        meta = sample_metadata(n_records, seed, elements)
     description = (
         f"QCML-format sample written by mace4ir: {n_records} conformers of {len(SAMPLE_MOLECULES)} "
         f"molecules, level of theory {LEVEL_OF_THEORY} (not PBE0), atomic units."
