@@ -1,0 +1,83 @@
+"""Folded symmetric contractions: the same function as mace-torch's Contraction, with the same
+first and second derivatives, for every body order; the caller's model is left untouched."""
+
+import pytest
+import torch
+from mace.modules.symmetric_contraction import Contraction
+from mace4ir.evaluation import load_molecule
+from mace4ir.evaluation.calculator import _handle_from_spec
+from mace4ir.evaluation.engine import IREngine
+from mace4ir.evaluation.fast_contraction import FoldedContraction, fold_contractions
+from mace4ir.evaluation.toy_models import made_up_manifest
+from mace4ir.training.models import build_model, load_model_config, model_spec
+
+
+def tiny_model(config: str, correlation: int, seed: int = 0):
+    cfg = load_model_config(config, "float64")
+    cfg["architecture"]["correlation"] = correlation
+    spec = model_spec(cfg, made_up_manifest((1, 6, 7, 8)))
+    torch.manual_seed(seed)
+    return build_model(spec).eval(), spec
+
+
+def contractions(model):
+    return [c for m in model.modules() for c in getattr(m, "contractions", []) if isinstance(c, Contraction)]
+
+
+@pytest.mark.parametrize("config", ["ef_tiny", "dipole_tiny"])
+@pytest.mark.parametrize("correlation", [1, 2, 3])
+def test_folded_contraction_equals_mace_with_derivatives(config, correlation):
+    model, _ = tiny_model(config, correlation)
+    gen = torch.Generator().manual_seed(1)
+    for original in contractions(model):
+        folded = FoldedContraction(original)
+        n, c, n_ell = 7, original.num_features, original.U_tensors(1).shape[-2]
+        n_el = original.weights_max.shape[0]
+        x = torch.randn((n, c, n_ell), generator=gen, dtype=torch.float64, requires_grad=True)
+        y = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 3, 2, 0, 3]) % n_el, n_el).double()
+        want, got = original(x, y), folded(x, y)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        v = torch.randn(want.shape, generator=gen, dtype=torch.float64)
+        w = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+        (g0, h0), (g1, h1) = (grad_and_hvp(out, x, v, w) for out in (want, got))
+        torch.testing.assert_close(g1, g0, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(h1, h0, rtol=1e-12, atol=1e-12)
+
+
+def grad_and_hvp(out, x, v, w):
+    """d(v·out)/dx and its derivative along w: what forces and Hessians need."""
+    (g,) = torch.autograd.grad((out * v).sum(), x, create_graph=True)
+    if not g.requires_grad:  # correlation 1: linear in x
+        return g, torch.zeros_like(x)
+    (hv,) = torch.autograd.grad((g * w).sum(), x, retain_graph=True, allow_unused=True, materialize_grads=True)
+    return g.detach(), hv
+
+def test_attributes_that_are_not_one_hot_use_mace_s_own_module():
+    model, _ = tiny_model("ef_tiny", 3)
+    original = contractions(model)[0]
+    x = torch.randn((3, original.num_features, 16), dtype=torch.float64)
+    y = torch.full((3, original.weights_max.shape[0]), 0.25, dtype=torch.float64)  # a soft mixture
+    torch.testing.assert_close(FoldedContraction(original)(x, y), original(x, y), rtol=0, atol=0)
+
+
+def test_engine_with_folding_gives_mace_s_numbers_and_leaves_the_model_alone():
+    ef, ef_spec = tiny_model("ef_tiny", 3, seed=2)
+    d, d_spec = tiny_model("dipole_tiny", 3, seed=3)
+    n_before = len(contractions(ef)) + len(contractions(d))
+    handles = _handle_from_spec(ef, ef_spec, "EF"), _handle_from_spec(d, d_spec, "D")
+    plain, fast = IREngine(*handles, fold=False), IREngine(*handles)
+    assert len(contractions(ef)) + len(contractions(d)) == n_before > 0  # the caller's models: unchanged
+    assert not contractions(fast.ef.model) and not contractions(fast.dipole.model)
+    assert fold_contractions(ef) is not ef
+    mols = [load_molecule("CC(=O)N"), load_molecule("O")]
+    graph, pos = plain.graph(mols, static=True), plain.positions(mols)
+    e0, f0 = plain.energy_forces(graph, pos)
+    e1, f1 = fast.energy_forces(graph, pos)
+    torch.testing.assert_close(e1, e0, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(f1, f0, rtol=1e-10, atol=1e-12)
+    mu0, apt0 = plain.dipole_jacobian(graph, pos)
+    mu1, apt1 = fast.dipole_jacobian(graph, pos)
+    torch.testing.assert_close(mu1, mu0, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(apt1, apt0, rtol=1e-10, atol=1e-12)
+    for h0, h1 in zip(plain.hessians(graph, pos), fast.hessians(graph, pos)):
+        torch.testing.assert_close(torch.as_tensor(h1), torch.as_tensor(h0), rtol=1e-9, atol=1e-10)
