@@ -67,20 +67,22 @@ class MaceIRCalculator(Calculator):
     """Energy, forces and dipole from a MACE-EF + MACE-D pair; APTs and Hessians by autograd.
 
     ``charge``/``multiplicity`` state what the caller asks for (also read from
-    ``atoms.info``); anything but a neutral singlet is refused.
+    ``atoms.info``); anything but a neutral singlet is refused. ``fold`` evaluates copies of
+    the models with per-element folded symmetric contractions (same numbers, faster; see
+    :mod:`.fast_contraction`); ``fold=False`` runs mace-torch's modules unchanged.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "dipole"]
     name = "mace4ir"
 
     def __init__(self, ef_model, ef_spec, dipole_model, dipole_spec, device="cpu", skin: float = 1.0,
-                 charge: int = 0, multiplicity: int = 1, **kwargs):
+                 charge: int = 0, multiplicity: int = 1, fold: bool = True, **kwargs):
         super().__init__(**kwargs)
         ef = ef_model if isinstance(ef_model, ModelHandle) else _handle_from_spec(ef_model, ef_spec, "EF model")
         dip = dipole_model if isinstance(dipole_model, ModelHandle) else _handle_from_spec(dipole_model, dipole_spec, "D model")
         if ef.kind != "ef" or dip.kind != "dipole":
             raise Mace4irError(f"MaceIRCalculator needs an EF and a D model, got {ef.kind!r} and {dip.kind!r}")
-        self.engine = IREngine(ef, dip, device=device, skin=skin)
+        self.engine = IREngine(ef, dip, device=device, skin=skin, fold=fold)
         self.charge, self.multiplicity = int(charge), int(multiplicity)
 
     @classmethod

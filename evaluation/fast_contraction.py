@@ -19,6 +19,7 @@ training keeps mace-torch's module untouched.
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 from mace.modules.symmetric_contraction import Contraction
@@ -36,7 +37,12 @@ class FoldedContraction(torch.nn.Module):
         self._u = {nu: contraction.U_tensors(nu).detach() for nu in self.body_orders}
         self._w = {nu: w.detach() for nu, w in zip(self.body_orders, weights)}
         self._folded: dict[tuple, list[torch.Tensor]] = {}
+        self._last_groups = None
         self.m = self._u[1].reshape(-1, *self._u[1].shape[-2:]).shape[0]  # 2l+1 of the output irrep
+
+    def __getstate__(self):  # copy/pickle without the caches (a weakref cannot be pickled)
+        state = super().__getstate__()
+        return {**state, "_folded": {}, "_last_groups": None}
 
     def _fold(self, element: int, like: torch.Tensor) -> list[torch.Tensor]:
         """Per-element weights folded into U, laid out for :meth:`_contract`.
@@ -59,15 +65,32 @@ class FoldedContraction(torch.nn.Module):
         return self._folded[key]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        element = y.argmax(dim=1)
-        one_hot = torch.nn.functional.one_hot(element, y.shape[1]).to(y.dtype)
-        if not torch.equal(one_hot, y):
+        groups = self._groups(y)
+        if groups is None:
             return self.original(x, y)
-        out = x.new_zeros((x.shape[0], x.shape[1], self.m))
-        for e in torch.unique(element).tolist():
-            idx = torch.nonzero(element == e).squeeze(1)
-            out = out.index_copy(0, idx, self._contract(x[idx], self._fold(e, x), self.body_orders[0]))
-        return out.reshape(x.shape[0], -1)
+        order, inverse, elements, counts = groups
+        parts = torch.split(x.index_select(0, order), counts)
+        out = [self._contract(xe, self._fold(e, x), self.body_orders[0]) for e, xe in zip(elements, parts)]
+        return torch.cat(out).index_select(0, inverse).reshape(x.shape[0], -1)
+
+    def _groups(self, y: torch.Tensor):
+        """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot.
+
+        Remembered for the last ``y`` seen (the engine passes the same tensor for every
+        call on a graph), so MD steps and Hessian rows do not regroup.
+        """
+        last = self._last_groups
+        if last is not None and last[0]() is y and last[1] == y._version:
+            return last[2]
+        element = y.argmax(dim=1)
+        if not torch.equal(torch.nn.functional.one_hot(element, y.shape[1]).to(y.dtype), y):
+            groups = None
+        else:
+            order = torch.argsort(element, stable=True)
+            elements, counts = torch.unique_consecutive(element[order], return_counts=True)
+            groups = (order, torch.argsort(order), elements.tolist(), counts.tolist())
+        self._last_groups = (weakref.ref(y), y._version, groups)
+        return groups
 
     @staticmethod
     def _contract(x: torch.Tensor, folded: list[torch.Tensor], correlation: int) -> torch.Tensor:
