@@ -102,6 +102,13 @@ def _require(module: str, extra: str):
         raise Mace4irError(f"the sample needs {module.split('.')[0]}: pip install 'mace4ir[{extra}]'") from None
 
 
+def _one_thread():
+    """One OpenMP/BLAS thread for every xTB call: tblite's threaded reductions differ run to run
+    in the last bits and a relaxed reference geometry amplifies that; records must not depend on
+    the machine or the worker count (parallelism comes from worker processes)."""
+    return _require("threadpoolctl", "xtb").threadpool_limits(limits=1)
+
+
 def xtb_singlepoint(numbers, positions_bohr, charge: int = 0, uhf: int = 0) -> dict:
     """GFN2-xTB energy (Ha), gradient (Ha/Bohr) and dipole (e·Bohr), all atomic units."""
     Calculator = _require("tblite.interface", "xtb").Calculator
@@ -109,7 +116,8 @@ def xtb_singlepoint(numbers, positions_bohr, charge: int = 0, uhf: int = 0) -> d
     calc = Calculator("GFN2-xTB", np.asarray(numbers), np.asarray(positions_bohr, float), charge=charge, uhf=uhf)
     calc.set("verbosity", 0)
     calc.set("accuracy", XTB_ACCURACY)
-    res = calc.singlepoint()
+    with _one_thread():
+        res = calc.singlepoint()
     return {"energy": float(res.get("energy")), "gradient": res.get("gradient"), "dipole": res.get("dipole")}
 
 
@@ -129,7 +137,8 @@ def reference_geometry(smiles: str) -> Atoms:
     TBLite = _require("tblite.ase", "xtb").TBLite
     atoms = embed_smiles(smiles)
     atoms.calc = TBLite(method="GFN2-xTB", accuracy=XTB_ACCURACY, verbosity=0)
-    BFGS(atoms, logfile=None).run(fmax=0.05, steps=200)
+    with _one_thread():
+        BFGS(atoms, logfile=None).run(fmax=0.05, steps=200)
     atoms.calc = None
     return atoms
 
@@ -202,16 +211,9 @@ def make_conformer(index: int, seed: int) -> dict:
     }
 
 
-def _one_thread():
-    """One OpenMP/BLAS thread: tblite's threaded reductions differ run to run in the last bits
-    and a relaxed reference geometry amplifies that; records must not depend on the machine."""
-    return _require("threadpoolctl", "xtb").threadpool_limits(limits=1)
-
-
 def _make_range(args) -> list[dict]:
     start, stop, seed = args
-    with _one_thread():
-        return [make_conformer(i, seed) for i in range(start, stop)]
+    return [make_conformer(i, seed) for i in range(start, stop)]
 
 
 def compute_conformers(n_records: int, seed: int, workers: int = 1, progress: bool = False) -> list[dict]:
@@ -278,8 +280,7 @@ def write_sample(
     rows = compute_conformers(n_records, seed, workers, progress)
     shards = [rows[a : a + records_per_shard] for a in range(0, n_records, records_per_shard)]
     elements = sorted({int(z) for r in rows for z in r["atomic_numbers"]})
-    with _one_thread():
-        meta = sample_metadata(n_records, seed, elements)
+    meta = sample_metadata(n_records, seed, elements)
     description = (
         f"QCML-format sample written by mace4ir: {n_records} conformers of {len(SAMPLE_MOLECULES)} "
         f"molecules, level of theory {LEVEL_OF_THEORY} (not PBE0), atomic units."

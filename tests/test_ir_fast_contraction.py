@@ -54,6 +54,7 @@ def grad_and_hvp(out, x, v, w):
     (hv,) = torch.autograd.grad((g * w).sum(), x, retain_graph=True, allow_unused=True, materialize_grads=True)
     return g.detach(), hv
 
+
 def test_attributes_that_are_not_one_hot_use_mace_s_own_module():
     model, _ = tiny_model("ef_tiny", 3)
     original = contractions(model)[0]
