@@ -9,7 +9,7 @@ from mace.modules.symmetric_contraction import Contraction
 from mace4ir.evaluation import load_molecule
 from mace4ir.evaluation.calculator import _handle_from_spec
 from mace4ir.evaluation.engine import IREngine
-from mace4ir.evaluation.fast_contraction import FoldedContraction, fold_contractions
+from mace4ir.evaluation.fast_contraction import FoldedContraction, batched_matvec, fold_contractions
 from mace4ir.evaluation.toy_models import made_up_manifest
 from mace4ir.training.models import build_model, load_model_config, model_spec
 
@@ -24,6 +24,15 @@ def tiny_model(config: str, correlation: int, seed: int = 0):
 
 def contractions(model):
     return [c for m in model.modules() for c in getattr(m, "contractions", []) if isinstance(c, Contraction)]
+
+
+def test_batched_matvec_first_and_second_derivatives_match_finite_differences():
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn((4, 3, 5), generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn((4, 5), generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(batched_matvec(a, x), torch.einsum("bml,bl->bm", a, x), atol=1e-14)
+    assert torch.autograd.gradcheck(batched_matvec, (a, x))
+    assert torch.autograd.gradgradcheck(batched_matvec, (a, x))
 
 
 @pytest.mark.parametrize("config", ["ef_tiny", "dipole_tiny"])
