@@ -18,6 +18,7 @@ import torch
 from mace4ir.evaluation.fast_contraction import fold_contractions
 from mace4ir.evaluation.fast_scatter import fast_scatter
 from mace4ir.evaluation.graphs import MoleculeGraph
+from mace4ir.evaluation.hessian_symmetry import SplitBasis, split_basis
 
 
 @dataclass
@@ -128,32 +129,40 @@ class IREngine:
         dmu = torch.zeros_like(mu).index_add_(0, graph.batch, per_atom)
         return mu, dmu
 
-    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = -1):
+    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = -1,
+                 symmetry: bool = True):
         """Cartesian Hessians (eV/Å²), one (3n, 3n) array per molecule, by batched double backward.
 
-        Seed k selects coordinate k of *every* molecule at once: cross-molecule blocks
-        are zero, so max(3n) vector-Jacobian products give all Hessians of the batch,
+        Seed k carries internal direction k of *every* molecule at once: cross-molecule blocks
+        are zero, so max(3n - 6) vector-Jacobian products give all Hessians of the batch; the
+        rigid-body columns come exactly from the gradient (:mod:`.hessian_symmetry`;
+        ``symmetry=False`` differentiates along all 3n Cartesian directions instead). VJPs are
         vmapped in chunks of ``chunk`` seeds (bounds memory; None = all at once; -1 = the
         device's default, see :func:`default_chunk`).
         """
         chunk = default_chunk(self.device) if chunk == -1 else chunk
-        sizes = (graph.ptr[1:] - graph.ptr[:-1]).tolist()
-        n_seeds = 3 * max(sizes)
-        seeds = torch.zeros((n_seeds, graph.n_atoms * 3), dtype=torch.float64, device=self.device)
-        for m, (start, n) in enumerate(zip(graph.ptr[:-1].tolist(), sizes)):
-            k = torch.arange(3 * n, device=self.device)
-            seeds[k, 3 * start + k] = 1.0
+        starts, sizes = graph.ptr[:-1].tolist(), (graph.ptr[1:] - graph.ptr[:-1]).tolist()
         with torch.enable_grad():
             pos = positions.detach().requires_grad_(True)
             energy = self.energy(graph, pos)
             (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=True)
-            rows = _batched_vjp(grad.reshape(-1), pos, seeds, chunk)
-        rows = rows.reshape(n_seeds, graph.n_atoms * 3)
-        out = []
-        for start, n in zip(graph.ptr[:-1].tolist(), sizes):
-            h = rows[: 3 * n, 3 * start : 3 * (start + n)].cpu().numpy()
-            out.append(0.5 * (h + h.T))
-        return out
+            bases = self._hessian_bases(grad.detach(), pos.detach(), starts, sizes, symmetry)
+            n_seeds = max(b.internal.shape[1] for b in bases)
+            seeds = torch.zeros((n_seeds, graph.n_atoms * 3), dtype=torch.float64, device=self.device)
+            for start, n, b in zip(starts, sizes, bases):
+                k = b.internal.shape[1]
+                seeds[:k, 3 * start : 3 * (start + n)] = torch.as_tensor(b.internal.T, device=self.device)
+            rows = _batched_vjp(grad.reshape(-1), pos, seeds, chunk) if n_seeds else seeds
+        rows = rows.reshape(n_seeds, graph.n_atoms * 3).to(torch.float64).cpu().numpy()
+        return [b.hessian(rows[: b.internal.shape[1], 3 * start : 3 * (start + n)].T)
+                for start, n, b in zip(starts, sizes, bases)]
+
+    @staticmethod
+    def _hessian_bases(grad, pos, starts, sizes, symmetry: bool) -> list[SplitBasis]:
+        g, x = grad.to(torch.float64).cpu().numpy(), pos.to(torch.float64).cpu().numpy()
+        if not symmetry:
+            return [SplitBasis(np.zeros((3 * n, 0)), np.eye(3 * n), np.zeros((3 * n, 0))) for n in sizes]
+        return [split_basis(x[s : s + n], g[s : s + n]) for s, n in zip(starts, sizes)]
 
 
 def default_chunk(device: torch.device) -> int:

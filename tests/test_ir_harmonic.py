@@ -91,6 +91,24 @@ def test_batched_hessians_equal_single_molecule_ones(tiny_calc):
     assert np.allclose(apt.transpose(0, 2, 1).reshape(-1, 3), batched[0][1], atol=1e-10)
 
 
+def test_rigid_body_columns_from_the_gradient_equal_differentiated_ones(tiny_calc):
+    """H·translation = 0 and H·rotation = ω × gradient, exactly, away from a minimum too: a Hessian
+    built from 3n - 6 (linear: 3n - 5) products equals the one from all 3n, in one batch."""
+    eng = tiny_calc.engine
+    co2 = molecule("CO2")
+    co2.positions[0, 2] += 0.05  # stretched: non-zero gradient; still linear
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rattle(0.05, seed=1)
+    mols = [ethanol, co2, molecule("CH4"), Atoms("O", positions=[(0, 0, 0)])]
+    graph, pos = eng.graph(mols, static=True), eng.positions(mols)
+    energy, forces = eng.energy_forces(graph, pos)
+    assert forces.abs().max() > 1e-2  # not at a stationary point
+    full = eng.hessians(graph, pos, symmetry=False)
+    for h_sym, h_full in zip(eng.hessians(graph, pos), full):
+        assert np.abs(h_sym - h_full).max() < 1e-10 * max(1.0, np.abs(h_full).max())
+    assert np.abs(full[0]).max() > 1e-3
+
+
 def test_autograd_and_finite_difference_spectra_agree(tiny_calc):
     atoms = molecule("H2CO")
     auto = harmonic_ir(atoms, tiny_calc, optimize=False)
