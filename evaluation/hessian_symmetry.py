@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from mace4ir.evaluation.normal_modes import LINEAR_TOLERANCE, internal_basis
+from mace4ir.evaluation.normal_modes import internal_basis, orthonormal_span, rigid_motions
 
 
 @dataclass
@@ -37,15 +37,10 @@ class SplitBasis:
 
 def split_basis(positions: np.ndarray, gradient: np.ndarray) -> SplitBasis:
     """Rigid-body directions of a molecule (positions, dE/dr: (n, 3)) with their exact H-products."""
-    centred = positions - positions.mean(axis=0)  # rotations about any point differ by translations
-    axes = np.eye(3)
-    vectors = [np.tile(a, (len(positions), 1)) for a in axes] + [np.cross(a, centred) for a in axes]
-    products = [np.zeros_like(positions)] * 3 + [np.cross(a, gradient) for a in axes]
-    basis = np.array([v.ravel() for v in vectors]).T  # (3n, 6)
-    h_basis = np.array([p.ravel() for p in products]).T
-    # orthonormalise; products transform with the same (invertible) map on the kept columns
-    u, s, vt = np.linalg.svd(basis, full_matrices=False)
-    keep = s > LINEAR_TOLERANCE * s.max()
-    to_rigid = vt[keep].T / s[keep]  # (6, k): basis @ to_rigid = u[:, keep]
-    rigid = u[:, keep]
-    return SplitBasis(rigid=rigid, internal=internal_basis(rigid), h_rigid=h_basis @ to_rigid)
+    motions = rigid_motions(positions, np.ones(len(positions)))  # unit masses: Cartesian directions
+    # H kills translations; a rotation about the centroid differs from one about the origin by a
+    # translation, so its product is ω × g all the same
+    products = [np.zeros(gradient.size)] * 3 + [np.cross(axis, gradient).ravel() for axis in np.eye(3)]
+    rigid, coefficients = orthonormal_span(motions)
+    h_rigid = np.array(products).T @ coefficients  # linear in the motions, like the basis itself
+    return SplitBasis(rigid=rigid, internal=internal_basis(rigid), h_rigid=h_rigid)

@@ -31,18 +31,28 @@ class Modes:
         return self.intensities_D2A2amu * DA2_AMU_TO_KM_MOL
 
 
-def rigid_body_basis(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """Orthonormal mass-weighted translations and rotations (3n, 5 or 6) about the centre of mass."""
+def rigid_motions(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """Mass-weighted translations along x, y, z, then rotations about x, y, z around the centre
+    of mass: (3n, 6) columns, not orthonormal (for a linear molecule one rotation vanishes)."""
     sqrt_m = np.sqrt(masses)
     centred = positions - masses @ positions / masses.sum()
-    vectors = []
-    for axis in np.eye(3):
-        vectors.append((sqrt_m[:, None] * axis).ravel())
-    for axis in np.eye(3):
-        vectors.append((sqrt_m[:, None] * np.cross(axis, centred)).ravel())
-    basis = np.array(vectors).T
-    u, s, _ = np.linalg.svd(basis, full_matrices=False)
-    return u[:, s > LINEAR_TOLERANCE * s.max()]
+    translations = [sqrt_m[:, None] * axis for axis in np.eye(3)]
+    rotations = [sqrt_m[:, None] * np.cross(axis, centred) for axis in np.eye(3)]
+    return np.array([v.ravel() for v in translations + rotations]).T
+
+
+def orthonormal_span(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(basis (d, k), coefficients (m, k)): an orthonormal basis of the span of the columns of
+    ``vectors`` (d, m), with vectors @ coefficients = basis; directions whose singular value is
+    below LINEAR_TOLERANCE of the largest (a linear molecule's third rotation) are left out."""
+    u, s, vt = np.linalg.svd(vectors, full_matrices=False)
+    keep = s > LINEAR_TOLERANCE * s.max()
+    return u[:, keep], vt[keep].T / s[keep]
+
+
+def rigid_body_basis(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """Orthonormal mass-weighted translations and rotations (3n, 5 or 6) about the centre of mass."""
+    return orthonormal_span(rigid_motions(positions, masses))[0]
 
 
 def internal_basis(rigid: np.ndarray) -> np.ndarray:
