@@ -93,6 +93,9 @@ def _molecules(args):
     if args.reference and len(args.molecules) > 1:
         raise Mace4irError("--reference applies to a single MOLECULE")
     mols = [load_molecule(m, name=args.name) for m in args.molecules]
+    for spec, atoms in zip(args.molecules, mols):
+        if len(atoms) < 2:  # no vibrations: nothing to plot, no strongest band to report
+            raise Mace4irError(f"molecule {spec}: a single atom has no vibrations, so no IR spectrum")
     return mols, [_safe(str(a.info.get("name") or a.get_chemical_formula())) for a in mols]
 
 

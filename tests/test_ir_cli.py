@@ -57,6 +57,9 @@ def test_cli_errors_are_one_line(tmp_path, caplog):
     caplog.clear()
     assert main(["ir", "md", "C", "--out", str(tmp_path)]) == 2
     assert "--ef and --dipole" in caplog.text
+    caplog.clear()
+    assert main(["ir", "harmonic", "[Xe]", "--calculator", "xtb", "--out", str(tmp_path)]) == 2
+    assert "molecule [Xe]: a single atom has no vibrations" in caplog.text and "Traceback" not in caplog.text
 
 
 def test_help_states_units(capsys):
