@@ -68,8 +68,9 @@ class MaceIRCalculator(Calculator):
 
     ``charge``/``multiplicity`` state what the caller asks for (also read from
     ``atoms.info``); anything but a neutral singlet is refused. ``fold`` evaluates copies of
-    the models with per-element folded symmetric contractions (same numbers, faster; see
-    :mod:`.fast_contraction`); ``fold=False`` runs mace-torch's modules unchanged.
+    the models in inference form (same numbers, faster): folded symmetric contractions
+    (:mod:`.fast_contraction`) and fused edge convolutions (:mod:`.fast_convolution`);
+    ``fold=False`` runs mace-torch's modules unchanged.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "dipole"]

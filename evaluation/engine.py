@@ -16,6 +16,7 @@ import mace.modules  # noqa: F401  (before e3nn, see training.models)
 import numpy as np
 import torch
 from mace4ir.evaluation.fast_contraction import fold_contractions
+from mace4ir.evaluation.fast_convolution import fuse_convolutions
 from mace4ir.evaluation.fast_scatter import fast_scatter
 from mace4ir.evaluation.graphs import MoleculeGraph
 from mace4ir.evaluation.hessian_symmetry import SplitBasis, split_basis
@@ -42,8 +43,9 @@ class ModelHandle:
             p.requires_grad_(False)
 
     def folded(self) -> ModelHandle:
-        """A handle on a copy of the model with per-element folded contractions (faster, same numbers)."""
-        return dataclasses.replace(self, model=fold_contractions(self.model))
+        """A handle on a copy of the model in inference form (same numbers, faster): per-element
+        folded contractions (:mod:`.fast_contraction`), fused edge convolutions (:mod:`.fast_convolution`)."""
+        return dataclasses.replace(self, model=fuse_convolutions(fold_contractions(self.model)))
 
     def to(self, device) -> ModelHandle:
         self.model = self.model.to(device)
@@ -66,8 +68,8 @@ class IREngine:
     """EF + D models evaluated together on packed molecule graphs."""
 
     def __init__(self, ef: ModelHandle, dipole: ModelHandle, device="cpu", skin: float = 1.0, fold: bool = True):
-        """``fold``: evaluate copies of the models with folded symmetric contractions
-        (:mod:`.fast_contraction`); False runs mace-torch's modules as they are."""
+        """``fold``: evaluate copies of the models in inference form (:meth:`ModelHandle.folded`);
+        False runs mace-torch's modules as they are."""
         self.device = torch.device(device)
         self.ef = (ef.folded() if fold else ef).to(self.device)
         self.dipole = (dipole.folded() if fold else dipole).to(self.device)

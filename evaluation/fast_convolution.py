@@ -1,0 +1,161 @@
+"""Inference form of mace-torch's edge convolution: one gather, one GEMM, one scatter.
+
+An interaction block's ``conv_tp`` is an e3nn ``TensorProduct`` in "uvu" mode: for every
+edge e = (j → i) and every path p = (ℓ1 ⊗ ℓ2 → ℓ3),
+
+    m[e, p, c, m3] = w[e, p, c] · α_p Σ_{m1, m2} C^{ℓ1ℓ2ℓ3}[m1, m2, m3] x[j, c, ℓ1 m1] Y[e, ℓ2 m2]
+
+and mace-torch sums the messages onto atom i. e3nn evaluates it path by path, slicing
+and concatenating edge tensors (hundreds of small ops; in a Hessian's double backward
+each slice's backward zero-fills the full edge tensor). All paths share one structure,
+so :class:`FusedConvolution` stacks every path's Clebsch–Gordan block (with α_p) into
+one matrix and computes
+
+    T[e, c, :] = (x[j, c, :] ⊗ Y[e, :]) @ C_all,   message[i] = Σ_e w[e, :, c] ⊙ T[e, c, :]
+
+with features laid out (atom, channel, component) so that no edge tensor is sliced.
+Same numbers as e3nn (tested to 1e-12 in float64, values and derivatives to second
+order); plain torch ops, so Hessians flow through it. Plugged in through mace-torch's
+own ``conv_fusion`` hook (the block then calls ``conv_tp(x, Y, w, edge_index)``); used by
+the IR engine only, on its own copy of a model.
+"""
+
+from __future__ import annotations
+
+import mace.modules  # noqa: F401  (before e3nn, see training.models)
+import torch
+from e3nn import o3
+
+
+class FusedConvolution(torch.nn.Module):
+    """Drop-in for a block's ``conv_tp`` + ``scatter_sum``: ``forward(x, Y, w, edge_index) -> (n, dim_out)``."""
+
+    def __init__(self, tp: o3.TensorProduct):
+        super().__init__()
+        reason = unsupported_reason(tp)
+        if reason:
+            raise ValueError(f"cannot fuse {tp}: {reason}")
+        self.mul = tp.irreps_in1[0].mul
+        self.n_paths = len(tp.instructions)
+        p = _PathTable(tp)
+        self.d1, self.q, self.k = p.d1, len(p.q_path), len(p.k_path)
+        self.register_buffer("cg", p.cg)  # (D2, Q·K): Y ↦ per-edge block-diagonal (Q, K) matrix
+        self.register_buffer("q_path", torch.tensor(p.q_path))  # path of each (path, m1) row
+        self.register_buffer("q_m1", torch.tensor(p.q_m1))  # node-feature component of each row
+        self.register_buffer("in_perm", p.in_perm)  # e3nn layout -> (m1, channel)
+        self.register_buffer("out_perm", p.out_perm)  # (k, channel) -> e3nn layout
+
+    def forward(self, node_feats, edge_attrs, tp_weights, edge_index):
+        n, c = node_feats.shape[0], self.mul
+        slot_edge, valid, degree = receiver_slots(edge_index[1], n)
+        sender = edge_index[0].index_select(0, slot_edge)
+        x = node_feats.index_select(1, self.in_perm).reshape(n * self.d1, c)
+        xq = x.index_select(0, (sender[:, None] * self.d1 + self.q_m1).reshape(-1))  # (n·D·Q, c)
+        w = tp_weights.reshape(-1, c)
+        wq = w.index_select(0, (slot_edge[:, None] * self.n_paths + self.q_path).reshape(-1))
+        u = (xq * wq).reshape(n, degree * self.q, c)
+        y = edge_attrs.index_select(0, slot_edge) * valid[:, None].to(edge_attrs.dtype)
+        a = torch.matmul(y, self.cg.to(y.dtype)).reshape(n, degree * self.q, self.k)
+        out = torch.bmm(a.transpose(1, 2), u)  # (n, K, c): Σ over the atom's edges and paths' m1
+        return out.reshape(n, -1).index_select(1, self.out_perm)
+
+
+def receiver_slots(receivers: torch.Tensor, n_nodes: int):
+    """Edges laid out as (atom, slot) with every atom padded to the largest in-degree D.
+
+    Returns (edge of each of the n·D slots (0 for padding), padding mask, D)."""
+    counts = torch.bincount(receivers, minlength=n_nodes)
+    degree = max(int(counts.max()), 1) if receivers.numel() else 1
+    order = torch.argsort(receivers, stable=True)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(receivers.numel(), device=receivers.device) - first[receivers[order]]
+    slots = receivers[order] * degree + rank
+    slot_edge = torch.zeros(n_nodes * degree, dtype=torch.long, device=receivers.device)
+    valid = torch.zeros(n_nodes * degree, dtype=torch.bool, device=receivers.device)
+    slot_edge[slots] = order
+    valid[slots] = True
+    return slot_edge, valid, degree
+
+
+def unsupported_reason(tp) -> str | None:
+    """Why ``tp`` is not the kind of convolution :class:`FusedConvolution` reproduces (None: it is)."""
+    if not isinstance(tp, o3.TensorProduct):
+        return f"not an e3nn TensorProduct ({type(tp).__name__})"
+    if tp.internal_weights or tp.shared_weights:
+        return "weights are not per edge"
+    muls = {m for m, _ in tp.irreps_in1}
+    if len(muls) != 1 or any(m != 1 for m, _ in tp.irreps_in2):
+        return "needs one multiplicity for the node features and 1 for the edge attributes"
+    slots = [ins.i_out for ins in tp.instructions]
+    if len(set(slots)) != len(slots) or len(slots) != len(tp.irreps_out):
+        return "each output irrep must come from exactly one path"
+    mul = muls.pop()
+    for ins in tp.instructions:
+        if ins.connection_mode != "uvu" or not ins.has_weight or tp.irreps_out[ins.i_out].mul != mul:
+            return "only weighted 'uvu' paths with the node features' multiplicity are supported"
+    return None
+
+
+def _channel_last(irreps: o3.Irreps) -> torch.Tensor:
+    """e3nn index of every (component, channel) entry: e3nn stores each irrep as (mul, 2ℓ+1)."""
+    rows, start = [], 0
+    for mul, ir in irreps:
+        rows.append((start + torch.arange(mul)[None, :] * ir.dim + torch.arange(ir.dim)[:, None]))
+        start += mul * ir.dim
+    return torch.cat(rows, dim=0).reshape(-1)
+
+
+class _PathTable:
+    """Every path's Clebsch–Gordan block (times e3nn's path weight), indexed for the fused product.
+
+    Rows q = (path, m1) in path order, columns k = (path, m3) in output-slot order; ``cg``
+    maps an edge's Y (D2) to its (Q, K) matrix, block-diagonal in the paths."""
+
+    def __init__(self, tp: o3.TensorProduct):
+        mul = tp.irreps_in1[0].mul
+        self.d1 = tp.irreps_in1.dim // mul
+        off1 = _offsets([ir.dim for _, ir in tp.irreps_in1])
+        off2 = _offsets([ir.dim for _, ir in tp.irreps_in2])
+        order = sorted(range(len(tp.instructions)), key=lambda k: tp.instructions[k].i_out)
+        self.q_path, self.q_m1, self.k_path = [], [], []
+        for k in order:
+            ins = tp.instructions[k]
+            self.q_path += [k] * tp.irreps_in1[ins.i_in1].ir.dim
+            self.q_m1 += list(range(off1[ins.i_in1], off1[ins.i_in1] + tp.irreps_in1[ins.i_in1].ir.dim))
+            self.k_path += [k] * tp.irreps_out[ins.i_out].ir.dim
+        cg = torch.zeros(tp.irreps_in2.dim, len(self.q_path), len(self.k_path), dtype=torch.float64)
+        q0 = k0 = 0
+        for k in order:
+            ins = tp.instructions[k]
+            ir1, ir2, ir3 = tp.irreps_in1[ins.i_in1].ir, tp.irreps_in2[ins.i_in2].ir, tp.irreps_out[ins.i_out].ir
+            w3j = ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)  # (m1, m2, m3)
+            cg[off2[ins.i_in2] : off2[ins.i_in2] + ir2.dim, q0 : q0 + ir1.dim, k0 : k0 + ir3.dim] = w3j.transpose(0, 1)
+            q0, k0 = q0 + ir1.dim, k0 + ir3.dim
+        self.cg = cg.reshape(tp.irreps_in2.dim, -1)
+        self.in_perm = _channel_last(tp.irreps_in1)
+        # (k, channel) flat index k·mul + c for every e3nn output index (slot order = k order)
+        self.out_perm = torch.cat([
+            (torch.arange(mul)[:, None] + (k_start + torch.arange(ir.dim))[None, :] * mul).reshape(-1)
+            for (_, ir), k_start in zip(tp.irreps_out, _offsets([ir.dim for _, ir in tp.irreps_out]))
+        ])
+
+
+def _offsets(dims: list[int]) -> list[int]:
+    out, start = [], 0
+    for d in dims:
+        out.append(start)
+        start += d
+    return out
+
+
+def fuse_convolutions(model: torch.nn.Module) -> torch.nn.Module:
+    """Swap, in place, every interaction block's ``conv_tp`` that :class:`FusedConvolution`
+    reproduces; returns ``model``. Blocks already fused (or fused by mace-torch's own
+    cuEquivariance/OpenEquivariance paths) are left alone."""
+    for module in model.modules():
+        tp = getattr(module, "conv_tp", None)
+        if tp is None or hasattr(module, "conv_fusion") or unsupported_reason(tp):
+            continue
+        module.conv_tp = FusedConvolution(tp)
+        module.conv_fusion = "mace4ir"
+    return model

@@ -1,0 +1,123 @@
+"""Fused edge convolutions: the same function as e3nn's TensorProduct + mace-torch's scatter_sum,
+with the same first and second derivatives, for every interaction block we build."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+from mace.tools.scatter import scatter_sum  # before e3nn (see training.models)
+from e3nn import o3
+from mace4ir.evaluation.fast_convolution import FusedConvolution, fuse_convolutions, receiver_slots
+from mace4ir.evaluation.toy_models import made_up_manifest
+from mace4ir.training.models import build_model, load_model_config, model_spec
+
+
+def model(config: str, hidden: str | None = None, seed: int = 0):
+    cfg = load_model_config(config, "float64")
+    if hidden:
+        cfg["architecture"]["hidden_irreps"] = hidden
+    torch.manual_seed(seed)
+    return build_model(model_spec(cfg, made_up_manifest((1, 6, 8)))).eval()
+
+
+def random_graph(gen, n: int, e: int):
+    """Random edges, with an atom that receives none and one pair listed twice."""
+    edges = torch.randint(0, n - 1, (2, e), generator=gen)  # atom n-1 receives nothing
+    edges[:, -1] = edges[:, 0]
+    return edges
+
+
+def reference(tp, x, y, w, edges):
+    return scatter_sum(tp(x[edges[0]], y, w), edges[1], dim=0, dim_size=x.shape[0])
+
+
+@pytest.mark.parametrize("config,hidden", [("ef_tiny", None), ("dipole_tiny", None), ("ef_tiny", "4x0e+4x1o+4x2e")])
+def test_fused_convolution_equals_e3nn_with_first_and_second_derivatives(config, hidden):
+    gen = torch.Generator().manual_seed(5)
+    blocks = [b for b in model(config, hidden).interactions]
+    assert blocks
+    for block in blocks:
+        tp = block.conv_tp
+        fused = FusedConvolution(tp)
+        n, e = 6, 17
+        edges = random_graph(gen, n, e)
+        x, y, w = (torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+                   for shape in ((n, tp.irreps_in1.dim), (e, tp.irreps_in2.dim), (e, tp.weight_numel)))
+        want, got = reference(tp, x, y, w, edges), fused(x, y, w, edges)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        assert got[n - 1].abs().max() == 0  # an atom without incoming edges gets no message
+        v = torch.randn(want.shape, generator=gen, dtype=torch.float64)
+        directions = [torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in (x, y, w)]
+        g0, h0 = grads_and_hvps(want, (x, y, w), v, directions)
+        g1, h1 = grads_and_hvps(got, (x, y, w), v, directions)
+        for a, b in zip(g1 + h1, g0 + h0):
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+
+
+def grads_and_hvps(out, inputs, v, directions):
+    """d(v·out)/d(inputs) and their derivatives along ``directions``: what forces and Hessians need."""
+    grads = torch.autograd.grad((out * v).sum(), inputs, create_graph=True)
+    dot = sum((g * d).sum() for g, d in zip(grads, directions))
+    hvps = torch.autograd.grad(dot, inputs, retain_graph=True, allow_unused=True, materialize_grads=True)
+    return [g.detach() for g in grads], list(hvps)
+
+
+def test_receiver_slots_pad_every_atom_to_the_largest_in_degree():
+    receivers = torch.tensor([2, 0, 2, 2, 0])
+    slot_edge, valid, degree = receiver_slots(receivers, 4)
+    assert degree == 3
+    assert valid.tolist() == [True, True, False, False, False, False, True, True, True, False, False, False]
+    assert slot_edge[valid].tolist() == [1, 4, 0, 2, 3]  # edges of atom 0, then of atom 2, in input order
+    slot_edge, valid, degree = receiver_slots(torch.zeros(0, dtype=torch.long), 3)  # no edges at all
+    assert degree == 1 and not valid.any()
+
+
+def test_tensor_products_it_does_not_reproduce_are_refused_and_left_alone():
+    shared = o3.TensorProduct("4x0e", "1x0e+1x1o", "4x0e+4x1o",
+                              [(0, 0, 0, "uvu", True), (0, 1, 1, "uvu", True)], shared_weights=True)
+    with pytest.raises(ValueError, match="weights are not per edge"):
+        FusedConvolution(shared)
+    summed = o3.TensorProduct("4x0e+4x1o", "1x0e+1x1o", "4x1o",
+                              [(0, 1, 0, "uvu", True), (1, 0, 0, "uvu", True)], shared_weights=False,
+                              internal_weights=False)
+    with pytest.raises(ValueError, match="exactly one path"):
+        FusedConvolution(summed)
+    holder = torch.nn.Module()
+    holder.conv_tp = summed
+    fuse_convolutions(holder)
+    assert holder.conv_tp is summed and not hasattr(holder, "conv_fusion")
+
+
+def test_fused_model_gives_mace_s_energies_and_forces_and_survives_copies():
+    original = model("ef_tiny", seed=1)
+    fused = fuse_convolutions(copy.deepcopy(original))
+    assert all(isinstance(b.conv_tp, FusedConvolution) for b in fused.interactions)
+    assert not any(isinstance(b.conv_tp, FusedConvolution) for b in original.interactions)
+    fused = pickle.loads(pickle.dumps(fused))
+    data = water_dimer_batch()
+    want = original(dict(data), compute_force=True)
+    got = fused(dict(data), compute_force=True)
+    torch.testing.assert_close(got["energy"], want["energy"], rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(got["forces"], want["forces"], rtol=1e-10, atol=1e-12)
+
+
+def water_dimer_batch():
+    """mace-torch input dict for a water dimer (H, C, O table: one-hot H=0, O=2)."""
+    pos = torch.tensor([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0],
+                        [2.9, 0.1, 0.2], [3.4, 0.8, 0.0], [3.3, -0.7, 0.3]], dtype=torch.float64)
+    elements = torch.tensor([2, 0, 0, 2, 0, 0])
+    i, j = torch.meshgrid(torch.arange(6), torch.arange(6), indexing="ij")
+    keep = (i != j) & ((pos[i] - pos[j]).norm(dim=-1) < 5.0)
+    edge_index = torch.stack([i[keep], j[keep]])
+    return {
+        "positions": pos.requires_grad_(True),
+        "node_attrs": torch.nn.functional.one_hot(elements, 3).double(),
+        "edge_index": edge_index,
+        "shifts": torch.zeros((edge_index.shape[1], 3), dtype=torch.float64),
+        "unit_shifts": torch.zeros((edge_index.shape[1], 3), dtype=torch.float64),
+        "cell": torch.zeros((3, 3), dtype=torch.float64),
+        "batch": torch.zeros(6, dtype=torch.long),
+        "ptr": torch.tensor([0, 6]),
+        "charges": torch.zeros(6, dtype=torch.float64),
+    }
