@@ -121,3 +121,23 @@ def water_dimer_batch():
         "ptr": torch.tensor([0, 6]),
         "charges": torch.zeros(6, dtype=torch.float64),
     }
+
+
+def test_vmapped_hessian_rows_through_fused_models_equal_one_at_a_time():
+    """GPUs batch Hessian seeds with torch.vmap (is_grads_batched): the fused path must vmap."""
+    from mace4ir.evaluation import load_molecule
+    from mace4ir.evaluation.calculator import _handle_from_spec
+    from mace4ir.evaluation.engine import IREngine
+
+    cfg = [load_model_config(name, "float64") for name in ("ef_tiny", "dipole_tiny")]
+    handles = []
+    for i, (c, kind) in enumerate(zip(cfg, ("EF", "D"))):
+        spec = model_spec(c, made_up_manifest((1, 6, 7, 8)))
+        torch.manual_seed(i)
+        handles.append(_handle_from_spec(build_model(spec).eval(), spec, kind))
+    engine = IREngine(*handles)
+    assert all(isinstance(b.conv_tp, FusedConvolution) for b in engine.ef.model.interactions)
+    mols = [load_molecule("CC(=O)N"), load_molecule("O")]
+    graph, pos = engine.graph(mols, static=True), engine.positions(mols)
+    for one, batched in zip(engine.hessians(graph, pos, chunk=1), engine.hessians(graph, pos, chunk=5)):
+        torch.testing.assert_close(torch.as_tensor(batched), torch.as_tensor(one), rtol=1e-10, atol=1e-10)
