@@ -12,12 +12,22 @@ computes it once per element present and then only contracts with the features,
 atoms grouped by element. Same numbers (to rounding), about ten times less work,
 and plain torch ops, so first and second derivatives flow as before.
 
+Two evaluation orders of the same polynomial (``FoldedContraction.form``):
+
+* ``"chain"`` (default): contract the last ℓ index first — one bmm against [x, 1], then
+  mat-vecs. Cheapest first derivatives (forces, MD).
+* ``"powers"``: s[b, c, m, i] = [x⊗x, x, 1] · G (one bmm per element against the folded
+  tensor rearranged), then one mat-vec with x. Same FLOPs; its second derivatives move
+  less memory, so Hessian rows are ~20 % faster and forces ~20 % slower on a CPU. The
+  engine switches to it for Hessians only (:func:`contraction_form`).
+
 Used by the IR engine only, on its own copy of a model (weights frozen);
 training keeps mace-torch's module untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import weakref
 
@@ -39,6 +49,7 @@ class FoldedContraction(torch.nn.Module):
         self._folded: dict[tuple, list[torch.Tensor]] = {}
         self._last_groups = None
         self.m = self._u[1].reshape(-1, *self._u[1].shape[-2:]).shape[0]  # 2l+1 of the output irrep
+        self.form = "chain"  # or "powers" (see the module docstring)
 
     def __getstate__(self):  # copy/pickle without the caches (a weakref cannot be pickled)
         state = super().__getstate__()
@@ -64,14 +75,40 @@ class FoldedContraction(torch.nn.Module):
             self._folded[key] = [torch.cat([top, rest[0][:, None]], 1).contiguous()] + rest[1:]
         return self._folded[key]
 
+    def _fold_powers(self, element: int, like: torch.Tensor) -> torch.Tensor:
+        """G (c, Σ_ν L^(ν-1), m·L): row block ν holds U_ν·W as [(i2…iν), (m, i1)], highest ν first."""
+        key = ("powers", element, like.dtype, like.device)
+        if key not in self._folded:
+            n_ell, blocks = self._u[1].shape[-2], []
+            for nu in self.body_orders:
+                u = self._u[nu].to(like).reshape(self.m, n_ell, n_ell ** (nu - 1), -1)  # (m, i1, rest, k)
+                w = self._w[nu][element].to(like)  # (k, c)
+                blocks.append(torch.einsum("mirk,kc->crmi", u, w).reshape(w.shape[1], n_ell ** (nu - 1), -1))
+            self._folded[key] = torch.cat(blocks, 1).contiguous()
+        return self._folded[key]
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         groups = self._groups(y)
         if groups is None:
             return self.original(x, y)
+        if self.form == "powers":
+            return self._forward_powers(x, groups)
         order, inverse, elements, counts = groups
         parts = torch.split(x.index_select(0, order), counts)
         out = [self._contract(xe, self._fold(e, x), self.body_orders[0]) for e, xe in zip(elements, parts)]
         return torch.cat(out).index_select(0, inverse).reshape(x.shape[0], -1)
+
+    def _forward_powers(self, x: torch.Tensor, groups) -> torch.Tensor:
+        order, inverse, elements, counts = groups
+        xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
+        c, n, n_ell = xs.shape
+        powers = [xs.new_ones((c, n, 1))]
+        for _ in range(self.body_orders[0] - 1):  # x^(k) = x^(k-1) ⊗ x, index (i2, …, iν) row-major
+            powers.append((powers[-1][..., :, None] * xs[..., None, :]).reshape(c, n, -1))
+        parts = torch.split(torch.cat(powers[::-1], 2), counts, dim=1)
+        s = torch.cat([torch.bmm(p, self._fold_powers(e, x)) for p, e in zip(parts, elements)], 1)  # (c, n, m·L)
+        out = batched_matvec(s.reshape(c * n, self.m, n_ell), xs.reshape(c * n, n_ell))
+        return out.reshape(c, n, self.m).transpose(0, 1).index_select(0, inverse).reshape(x.shape[0], -1)
 
     def _groups(self, y: torch.Tensor):
         """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot.
@@ -139,3 +176,17 @@ def fold_contractions(model: torch.nn.Module) -> torch.nn.Module:
                 if type(c) is Contraction:
                     contractions[i] = FoldedContraction(c)
     return model
+
+
+@contextlib.contextmanager
+def contraction_form(model: torch.nn.Module, form: str):
+    """Evaluate ``model``'s folded contractions in ``form`` ("chain" or "powers") inside the block."""
+    mods = [m for m in model.modules() if isinstance(m, FoldedContraction)]
+    before = [m.form for m in mods]
+    for m in mods:
+        m.form = form
+    try:
+        yield
+    finally:
+        for m, f in zip(mods, before):
+            m.form = f

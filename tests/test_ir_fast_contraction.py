@@ -9,7 +9,12 @@ from mace.modules.symmetric_contraction import Contraction
 from mace4ir.evaluation import load_molecule
 from mace4ir.evaluation.calculator import _handle_from_spec
 from mace4ir.evaluation.engine import IREngine
-from mace4ir.evaluation.fast_contraction import FoldedContraction, batched_matvec, fold_contractions
+from mace4ir.evaluation.fast_contraction import (
+    FoldedContraction,
+    batched_matvec,
+    contraction_form,
+    fold_contractions,
+)
 from mace4ir.evaluation.toy_models import made_up_manifest
 from mace4ir.training.models import build_model, load_model_config, model_spec
 
@@ -35,13 +40,15 @@ def test_batched_matvec_first_and_second_derivatives_match_finite_differences():
     assert torch.autograd.gradgradcheck(batched_matvec, (a, x))
 
 
+@pytest.mark.parametrize("form", ["chain", "powers"])
 @pytest.mark.parametrize("config", ["ef_tiny", "dipole_tiny"])
 @pytest.mark.parametrize("correlation", [1, 2, 3])
-def test_folded_contraction_equals_mace_with_derivatives(config, correlation):
+def test_folded_contraction_equals_mace_with_derivatives(config, correlation, form):
     model, _ = tiny_model(config, correlation)
     gen = torch.Generator().manual_seed(1)
     for original in contractions(model):
         folded = FoldedContraction(original)
+        folded.form = form
         n, c, n_ell = 7, original.num_features, original.U_tensors(1).shape[-2]
         n_el = original.weights_max.shape[0]
         x = torch.randn((n, c, n_ell), generator=gen, dtype=torch.float64, requires_grad=True)
@@ -95,3 +102,16 @@ def test_engine_with_folding_gives_mace_s_numbers_and_leaves_the_model_alone():
     torch.testing.assert_close(apt1, apt0, rtol=1e-10, atol=1e-12)
     for h0, h1 in zip(plain.hessians(graph, pos), fast.hessians(graph, pos)):
         torch.testing.assert_close(torch.as_tensor(h1), torch.as_tensor(h0), rtol=1e-9, atol=1e-10)
+
+
+def test_contraction_form_applies_inside_the_block_only_and_gives_the_same_energy():
+    model = fold_contractions(tiny_model("ef_tiny", 3, seed=4)[0])
+    folded = [m for m in model.modules() if isinstance(m, FoldedContraction)]
+    x = torch.randn((5, folded[0].original.num_features, 16), dtype=torch.float64)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 1]), 4).double()
+    chain = folded[0](x, y)
+    with pytest.raises(RuntimeError), contraction_form(model, "powers"):
+        assert all(m.form == "powers" for m in folded)
+        torch.testing.assert_close(folded[0](x, y), chain, rtol=1e-12, atol=1e-12)
+        raise RuntimeError("restored even when the block fails")
+    assert all(m.form == "chain" for m in folded)
