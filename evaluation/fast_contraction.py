@@ -63,12 +63,7 @@ class FoldedContraction(torch.nn.Module):
         """
         key = (element, like.dtype, like.device)
         if key not in self._folded:
-            folded = []
-            for nu in self.body_orders:
-                u = self._u[nu].to(like)
-                w = self._w[nu][element].to(like)  # (k, c)
-                u = u.reshape(self.m, -1, u.shape[-1])  # (m, L^ν, k)
-                folded.append(torch.einsum("mpk,kc->cmp", u, w).reshape(w.shape[1], -1))  # (c, m·L^ν)
+            folded = [f.reshape(f.shape[0], -1) for f in self._weighted_u(element, like)]  # (c, m·L^ν)
             n_ell = self._u[1].shape[-2]
             top = folded[0].reshape(folded[0].shape[0], -1, n_ell).transpose(1, 2)  # (c, L, m·L^(corr-1))
             rest = folded[1:] if len(folded) > 1 else [torch.zeros_like(top[:, 0])]
@@ -80,12 +75,20 @@ class FoldedContraction(torch.nn.Module):
         key = ("powers", element, like.dtype, like.device)
         if key not in self._folded:
             n_ell, blocks = self._u[1].shape[-2], []
-            for nu in self.body_orders:
-                u = self._u[nu].to(like).reshape(self.m, n_ell, n_ell ** (nu - 1), -1)  # (m, i1, rest, k)
-                w = self._w[nu][element].to(like)  # (k, c)
-                blocks.append(torch.einsum("mirk,kc->crmi", u, w).reshape(w.shape[1], n_ell ** (nu - 1), -1))
+            for f in self._weighted_u(element, like):
+                f = f.reshape(f.shape[0], self.m, n_ell, -1)  # (c, m, i1, (i2…iν))
+                blocks.append(f.permute(0, 3, 1, 2).reshape(f.shape[0], f.shape[3], -1))
             self._folded[key] = torch.cat(blocks, 1).contiguous()
         return self._folded[key]
+
+    def _weighted_u(self, element: int, like: torch.Tensor) -> list[torch.Tensor]:
+        """Σ_k U_ν[m, i1…iν, k] W_ν[element, k, c] as (c, m, L^ν), for ν = corr … 1."""
+        out = []
+        for nu in self.body_orders:
+            u = self._u[nu].to(like)
+            u = u.reshape(self.m, -1, u.shape[-1])  # (m, L^ν, k)
+            out.append(torch.einsum("mpk,kc->cmp", u, self._w[nu][element].to(like)))
+        return out
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         groups = self._groups(y)

@@ -26,6 +26,8 @@ the IR engine only, on its own copy of a model.
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import mace.modules  # noqa: F401  (before e3nn, see training.models)
 import torch
 from e3nn import o3
@@ -118,8 +120,8 @@ class _PathTable:
     def __init__(self, tp: o3.TensorProduct):
         mul = tp.irreps_in1[0].mul
         self.d1 = tp.irreps_in1.dim // mul
-        off1 = _offsets([ir.dim for _, ir in tp.irreps_in1])
-        off2 = _offsets([ir.dim for _, ir in tp.irreps_in2])
+        off1 = list(accumulate((ir.dim for _, ir in tp.irreps_in1), initial=0))  # component offsets
+        off2 = list(accumulate((ir.dim for _, ir in tp.irreps_in2), initial=0))
         order = sorted(range(len(tp.instructions)), key=lambda k: tp.instructions[k].i_out)
         self.q_path, self.q_m1, self.k_path = [], [], []
         for k in order:
@@ -137,19 +139,8 @@ class _PathTable:
             q0, k0 = q0 + ir1.dim, k0 + ir3.dim
         self.cg = cg.reshape(tp.irreps_in2.dim, -1)
         self.in_perm = _channel_last(tp.irreps_in1)
-        # (k, channel) flat index k·mul + c for every e3nn output index (slot order = k order)
-        self.out_perm = torch.cat([
-            (torch.arange(mul)[:, None] + (k_start + torch.arange(ir.dim))[None, :] * mul).reshape(-1)
-            for (_, ir), k_start in zip(tp.irreps_out, _offsets([ir.dim for _, ir in tp.irreps_out]))
-        ])
-
-
-def _offsets(dims: list[int]) -> list[int]:
-    out, start = [], 0
-    for d in dims:
-        out.append(start)
-        start += d
-    return out
+        # columns k run over the output slots in order, so (k, channel) -> e3nn is the inverse map
+        self.out_perm = torch.argsort(_channel_last(tp.irreps_out))
 
 
 def fuse_convolutions(model: torch.nn.Module) -> torch.nn.Module:
