@@ -15,16 +15,7 @@ from mace4ir.evaluation.fast_contraction import (
     contraction_form,
     fold_contractions,
 )
-from mace4ir.evaluation.toy_models import made_up_manifest
-from mace4ir.training.models import build_model, load_model_config, model_spec
-
-
-def tiny_model(config: str, correlation: int, seed: int = 0):
-    cfg = load_model_config(config, "float64")
-    cfg["architecture"]["correlation"] = correlation
-    spec = model_spec(cfg, made_up_manifest((1, 6, 7, 8)))
-    torch.manual_seed(seed)
-    return build_model(spec).eval(), spec
+from ir_helpers import tiny_model
 
 
 def contractions(model):
@@ -44,7 +35,7 @@ def test_batched_matvec_first_and_second_derivatives_match_finite_differences():
 @pytest.mark.parametrize("config", ["ef_tiny", "dipole_tiny"])
 @pytest.mark.parametrize("correlation", [1, 2, 3])
 def test_folded_contraction_equals_mace_with_derivatives(config, correlation, form):
-    model, _ = tiny_model(config, correlation)
+    model, _ = tiny_model(config, correlation=correlation)
     gen = torch.Generator().manual_seed(1)
     for original in contractions(model):
         folded = FoldedContraction(original)
@@ -72,7 +63,7 @@ def grad_and_hvp(out, x, v, w):
 
 
 def test_attributes_that_are_not_one_hot_use_mace_s_own_module():
-    model, _ = tiny_model("ef_tiny", 3)
+    model, _ = tiny_model("ef_tiny", correlation=3)
     original = contractions(model)[0]
     x = torch.randn((3, original.num_features, 16), dtype=torch.float64)
     y = torch.full((3, original.weights_max.shape[0]), 0.25, dtype=torch.float64)  # a soft mixture
@@ -80,8 +71,8 @@ def test_attributes_that_are_not_one_hot_use_mace_s_own_module():
 
 
 def test_engine_with_folding_gives_mace_s_numbers_and_leaves_the_model_alone():
-    ef, ef_spec = tiny_model("ef_tiny", 3, seed=2)
-    d, d_spec = tiny_model("dipole_tiny", 3, seed=3)
+    ef, ef_spec = tiny_model("ef_tiny", seed=2, correlation=3)
+    d, d_spec = tiny_model("dipole_tiny", seed=3, correlation=3)
     n_before = len(contractions(ef)) + len(contractions(d))
     handles = _handle_from_spec(ef, ef_spec, "EF"), _handle_from_spec(d, d_spec, "D")
     plain, fast = IREngine(*handles, fold=False), IREngine(*handles)
@@ -105,7 +96,7 @@ def test_engine_with_folding_gives_mace_s_numbers_and_leaves_the_model_alone():
 
 
 def test_contraction_form_applies_inside_the_block_only_and_gives_the_same_energy():
-    model = fold_contractions(tiny_model("ef_tiny", 3, seed=4)[0])
+    model = fold_contractions(tiny_model("ef_tiny", seed=4, correlation=3)[0])
     folded = [m for m in model.modules() if isinstance(m, FoldedContraction)]
     x = torch.randn((5, folded[0].original.num_features, 16), dtype=torch.float64)
     y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 1]), 4).double()

@@ -9,16 +9,12 @@ import torch
 from mace.tools.scatter import scatter_sum  # before e3nn (see training.models)
 from e3nn import o3
 from mace4ir.evaluation.fast_convolution import FusedConvolution, fuse_convolutions, receiver_slots
-from mace4ir.evaluation.toy_models import made_up_manifest
-from mace4ir.training.models import build_model, load_model_config, model_spec
+from ir_helpers import tiny_model
 
 
 def model(config: str, hidden: str | None = None, seed: int = 0):
-    cfg = load_model_config(config, "float64")
-    if hidden:
-        cfg["architecture"]["hidden_irreps"] = hidden
-    torch.manual_seed(seed)
-    return build_model(model_spec(cfg, made_up_manifest((1, 6, 8)))).eval()
+    overrides = {"hidden_irreps": hidden} if hidden else {}
+    return tiny_model(config, seed=seed, elements=(1, 6, 8), **overrides)[0]
 
 
 def random_graph(gen, n: int, e: int):
@@ -129,12 +125,8 @@ def test_vmapped_hessian_rows_through_fused_models_equal_one_at_a_time():
     from mace4ir.evaluation.calculator import _handle_from_spec
     from mace4ir.evaluation.engine import IREngine
 
-    cfg = [load_model_config(name, "float64") for name in ("ef_tiny", "dipole_tiny")]
-    handles = []
-    for i, (c, kind) in enumerate(zip(cfg, ("EF", "D"))):
-        spec = model_spec(c, made_up_manifest((1, 6, 7, 8)))
-        torch.manual_seed(i)
-        handles.append(_handle_from_spec(build_model(spec).eval(), spec, kind))
+    handles = [_handle_from_spec(*tiny_model(name, seed=i), kind)
+               for i, (name, kind) in enumerate((("ef_tiny", "EF"), ("dipole_tiny", "D")))]
     engine = IREngine(*handles)
     assert all(isinstance(b.conv_tp, FusedConvolution) for b in engine.ef.model.interactions)
     mols = [load_molecule("CC(=O)N"), load_molecule("O")]
