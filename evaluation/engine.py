@@ -9,7 +9,9 @@ pass) — no finite differences.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mace.modules  # noqa: F401  (before e3nn, see training.models)
@@ -171,19 +173,49 @@ class IREngine:
 def default_chunk(device: torch.device) -> int:
     """Seeds per vmapped backward. On CPU vmap only adds memory traffic (batched copies and
     zero-fills in the slicing backwards): one seed at a time measured 1.7-2x faster for 9-15
-    atom molecules (ef_small, float32). GPUs need the batch to fill the device."""
+    atom molecules (ef_small, float32), and single seeds run on all cores in parallel
+    (:func:`_parallel_rows`). GPUs need the batch to fill the device."""
     return 1 if device.type == "cpu" else 96
 
 
 def _batched_vjp(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, chunk: int | None):
     chunk = chunk or seeds.shape[0]
+    workers = min(torch.get_num_threads(), seeds.shape[0])
+    if chunk == 1 and workers > 1 and inputs.device.type == "cpu":
+        return _parallel_rows(output, inputs, seeds, workers)
     parts = []
     for i in range(0, seeds.shape[0], chunk):
         block = seeds[i : i + chunk].to(output.dtype)
         if chunk == 1:  # plain backward: no vmap machinery at all
-            (g,) = torch.autograd.grad(output, inputs, grad_outputs=block[0], retain_graph=True)
-            g = g[None]
+            g = _vjp(output, inputs, block[0])[None]
         else:
             (g,) = torch.autograd.grad(output, inputs, grad_outputs=block, is_grads_batched=True, retain_graph=True)
         parts.append(g.detach())
     return torch.cat(parts)
+
+
+def _vjp(output: torch.Tensor, inputs: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    (g,) = torch.autograd.grad(output, inputs, grad_outputs=seed.to(output.dtype), retain_graph=True)
+    return g.detach()
+
+
+def _parallel_rows(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, workers: int) -> torch.Tensor:
+    """One vector-Jacobian product per seed, ``workers`` of them at a time in threads with one
+    intra-op thread each. A Hessian row of a small molecule is thousands of small ops that
+    one thread runs anyway (intra-op parallelism only splits the few large ones); whole rows
+    side by side use every core: 1.3-1.6x faster rows for 9-24 atoms on 2 cores. The
+    autograd engine releases the GIL and allows concurrent backward passes through one graph
+    built with retain_graph; each row is computed by one thread, so rows do not depend on
+    ``workers``."""
+    with _intra_op_threads(1), ThreadPoolExecutor(workers) as pool:
+        return torch.stack(list(pool.map(lambda seed: _vjp(output, inputs, seed), seeds)))
+
+
+@contextlib.contextmanager
+def _intra_op_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

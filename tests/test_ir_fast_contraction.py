@@ -1,6 +1,7 @@
 """Folded symmetric contractions: the same function as mace-torch's Contraction, with the same
 first and second derivatives, for every body order; the caller's model is left untouched."""
 
+import math
 import pickle
 
 import pytest
@@ -14,6 +15,7 @@ from mace4ir.evaluation.fast_contraction import (
     batched_matvec,
     contraction_form,
     fold_contractions,
+    monomials,
 )
 from ir_helpers import tiny_model
 
@@ -33,7 +35,7 @@ def test_batched_matvec_first_and_second_derivatives_match_finite_differences():
 
 @pytest.mark.parametrize("form", ["chain", "powers"])
 @pytest.mark.parametrize("config", ["ef_tiny", "dipole_tiny"])
-@pytest.mark.parametrize("correlation", [1, 2, 3])
+@pytest.mark.parametrize("correlation", [1, 2, 3, pytest.param(4, marks=pytest.mark.slow)])  # 4: ~2 min each
 def test_folded_contraction_equals_mace_with_derivatives(config, correlation, form):
     model, _ = tiny_model(config, correlation=correlation)
     gen = torch.Generator().manual_seed(1)
@@ -51,6 +53,26 @@ def test_folded_contraction_equals_mace_with_derivatives(config, correlation, fo
         (g0, h0), (g1, h1) = (grad_and_hvp(out, x, v, w) for out in (want, got))
         torch.testing.assert_close(g1, g0, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(h1, h0, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_distinct_monomials_carry_the_full_tensor_power(degree):
+    """[x⊗…⊗x]·g over all L^d index tuples equals the distinct monomials (i ≤ j ≤ …, built as
+    parent × last factor) times the merged rows of g — what the "powers" form relies on."""
+    n_ell = 4
+    gen = torch.Generator().manual_seed(degree)
+    x = torch.randn(n_ell, generator=gen, dtype=torch.float64)
+    g = torch.randn(n_ell**degree, generator=gen, dtype=torch.float64)
+    full = torch.ones(1, dtype=torch.float64)
+    for _ in range(degree):
+        full = (full[:, None] * x[None, :]).reshape(-1)
+    mono = monomials(n_ell, degree)
+    distinct = torch.ones(1, dtype=torch.float64)
+    for d in range(1, degree + 1):
+        m = monomials(n_ell, d)
+        distinct = distinct[m.parent] * x[m.last]
+    assert len(distinct) == math.comb(n_ell + degree - 1, degree) and mono.merge.sum(0).eq(1).all()
+    torch.testing.assert_close(distinct @ (mono.merge @ g), full @ g, rtol=1e-13, atol=1e-13)
 
 
 def grad_and_hvp(out, x, v, w):

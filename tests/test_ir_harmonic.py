@@ -12,6 +12,7 @@ from mace4ir.evaluation import (
     harmonic_ir_many,
     xtb_calculator,
 )
+from mace4ir.evaluation.engine import _parallel_rows
 from mace4ir.evaluation.harmonic import finite_difference_derivatives
 from mace4ir.evaluation.toy_models import untrained_pair
 
@@ -107,6 +108,35 @@ def test_rigid_body_columns_from_the_gradient_equal_differentiated_ones(tiny_cal
     for h_sym, h_full in zip(eng.hessians(graph, pos), full):
         assert np.abs(h_sym - h_full).max() < 1e-10 * max(1.0, np.abs(h_full).max())
     assert np.abs(full[0]).max() > 1e-3
+
+
+def test_hessian_rows_in_parallel_threads_equal_sequential_rows(tiny_calc, monkeypatch):
+    """On CPU the rows run in one thread per core, one intra-op thread each: same Hessians as
+    one row after another, the thread setting restored afterwards, also when a row fails."""
+    import torch
+    from mace4ir.evaluation import engine as engine_mod
+
+    eng = tiny_calc.engine
+    mols = [molecule("CH3CH2OH"), molecule("H2CO")]
+    graph, pos = eng.graph(mols, static=True), eng.positions(mols)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # one worker: rows one after another
+        sequential = eng.hessians(graph, pos)
+        torch.set_num_threads(2)
+        calls = []
+        monkeypatch.setattr(engine_mod, "_parallel_rows",
+                            lambda *a: calls.append(a[3]) or _parallel_rows(*a))
+        parallel = eng.hessians(graph, pos)
+        assert calls == [2] and torch.get_num_threads() == 2
+        for h_seq, h_par in zip(sequential, parallel):
+            assert np.abs(h_par - h_seq).max() <= 1e-12 * np.abs(h_seq).max()
+        x = torch.ones(3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="shape"):
+            _parallel_rows(2 * x, x, torch.ones(4, 5, dtype=x.dtype), 2)  # seeds of the wrong size
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_autograd_and_finite_difference_spectra_agree(tiny_calc):
