@@ -6,7 +6,8 @@ Anchor: what a user would otherwise run — ``ase.vibrations.Infrared`` (nfree=2
 ``MACECalculator`` for forces (EF model) and a second one (model_type="DipoleMACE")
 for dipoles, both loaded from ``torch.save`` files of the very same models.
 Ours: ``harmonic_ir`` per molecule (autograd), and ``harmonic_ir_many`` (all
-molecules' Hessians in one graph). Both start from the same geometry (RDKit +
+molecules in one call: on a GPU their Hessians come from one graph, on a CPU one graph per
+molecule with the rows spread over the cores). Both start from the same geometry (RDKit +
 MMFF). Without ``--optimize`` only the derivatives are timed; with it both sides
 first optimise to 1 meV/Å (anchor: ASE BFGS on the EF MACECalculator; ours: the
 default exact-Hessian-seeded BFGS) and the timings include it. Models are untrained (random weights) mace-torch models
@@ -142,7 +143,7 @@ def main() -> None:
           f"threads {torch.get_num_threads()}; molecules: {', '.join(names)} ({min(atoms)}-{max(atoms)} atoms)")
     print(f"ase.vibrations.Infrared + MACECalculator : {t_anchor / n:8.3f} s/molecule")
     print(f"mace4ir harmonic_ir (autograd)           : {t_single / n:8.3f} s/molecule   ratio {t_anchor / t_single:6.1f}x")
-    print(f"mace4ir harmonic_ir_many (one graph)     : {t_batch / n:8.3f} s/molecule   ratio {t_anchor / t_batch:6.1f}x")
+    print(f"mace4ir harmonic_ir_many (all at once)  : {t_batch / n:8.3f} s/molecule   ratio {t_anchor / t_batch:6.1f}x")
     if args.optimize:  # the untrained surfaces have many minima: the two optimisers may find different ones
         print(f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (minima may differ on an untrained surface)")
     else:

@@ -140,9 +140,17 @@ class MaceIRCalculator(Calculator):
         return self.evaluate([atoms], apt=True)[0]["apt"]
 
     def hessian_and_dipole_derivatives(self, atoms_list) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per molecule: Cartesian Hessian (3n, 3n) eV/Å² and ∂μ/∂x (3n, 3) in e, by autograd."""
+        """Per molecule: Cartesian Hessian (3n, 3n) eV/Å² and ∂μ/∂x (3n, 3) in e, by autograd.
+
+        On a GPU all molecules share one graph (one seed carries a direction of every molecule).
+        On a CPU each molecule gets its own: there a seed costs in proportion to the graph, and
+        the rows of one molecule already keep every core busy (:mod:`.engine`)."""
         for i, atoms in enumerate(atoms_list):
             self.check(atoms, i if len(atoms_list) > 1 else None)
+        groups = [[a] for a in atoms_list] if self.engine.device.type == "cpu" else [list(atoms_list)]
+        return [d for group in groups for d in self._graph_derivatives(group)]
+
+    def _graph_derivatives(self, atoms_list) -> list[tuple[np.ndarray, np.ndarray]]:
         eng = self.engine
         graph, pos = eng.graph(atoms_list, static=True), eng.positions(atoms_list)
         hessians = eng.hessians(graph, pos)

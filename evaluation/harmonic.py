@@ -196,7 +196,8 @@ def harmonic_ir(atoms, calculator, optimize: bool = True, fmax: float = DEFAULT_
 
 def harmonic_ir_many(atoms_list, calculator, optimize: bool = True, fmax: float = DEFAULT_FMAX,
                      steps: int = 2000, optimizer: str = "auto") -> list[HarmonicResult]:
-    """Harmonic IR of many molecules; with a MaceIRCalculator all Hessians come from one graph."""
+    """Harmonic IR of many molecules; with a MaceIRCalculator on a GPU all Hessians come from one
+    graph (on a CPU one graph per molecule, see ``MaceIRCalculator.hessian_and_dipole_derivatives``)."""
     if not hasattr(calculator, "hessian_and_dipole_derivatives"):
         return [harmonic_ir(a, calculator, optimize, fmax, steps, optimizer) for a in atoms_list]
     opt = [optimize_geometry(a, calculator, fmax, steps, optimizer) if optimize else (a.copy(), True, 0)
