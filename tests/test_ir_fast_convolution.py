@@ -28,14 +28,16 @@ def reference(tp, x, y, w, edges):
     return scatter_sum(tp(x[edges[0]], y, w), edges[1], dim=0, dim_size=x.shape[0])
 
 
+@pytest.mark.parametrize("width", [None, 2])  # 2: atoms with more edges get several rows
 @pytest.mark.parametrize("config,hidden", [("ef_tiny", None), ("dipole_tiny", None), ("ef_tiny", "4x0e+4x1o+4x2e")])
-def test_fused_convolution_equals_e3nn_with_first_and_second_derivatives(config, hidden):
+def test_fused_convolution_equals_e3nn_with_first_and_second_derivatives(config, hidden, width):
     gen = torch.Generator().manual_seed(5)
     blocks = [b for b in model(config, hidden).interactions]
     assert blocks
     for block in blocks:
         tp = block.conv_tp
         fused = FusedConvolution(tp)
+        fused.slot_width = width
         n, e = 6, 17
         edges = random_graph(gen, n, e)
         x, y, w = (torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -59,14 +61,23 @@ def grads_and_hvps(out, inputs, v, directions):
     return [g.detach() for g in grads], list(hvps)
 
 
-def test_receiver_slots_pad_every_atom_to_the_largest_in_degree():
+def test_receiver_slots_lay_edges_out_in_rows_of_one_atom():
     receivers = torch.tensor([2, 0, 2, 2, 0])
-    slot_edge, valid, degree = receiver_slots(receivers, 4)
-    assert degree == 3
-    assert valid.tolist() == [True, True, False, False, False, False, True, True, True, False, False, False]
-    assert slot_edge[valid].tolist() == [1, 4, 0, 2, 3]  # edges of atom 0, then of atom 2, in input order
-    slot_edge, valid, degree = receiver_slots(torch.zeros(0, dtype=torch.long), 3)  # no edges at all
-    assert degree == 1 and not valid.any()
+    one_row = receiver_slots(receivers, 4, width=3)  # one row per atom, padded to the largest in-degree
+    assert one_row.owner is None
+    assert one_row.valid.tolist() == [True, True, False, False, False, False, True, True, True, False, False, False]
+    assert one_row.edge[one_row.valid].tolist() == [1, 4, 0, 2, 3]  # atom 0's edges, then atom 2's, in input order
+    split = receiver_slots(receivers, 4, width=2)  # atom 2's three edges need two rows
+    assert split.owner.tolist() == [0, 1, 2, 2, 3]
+    assert split.valid.tolist() == [True, True, False, False, True, True, True, False, False, False]
+    assert split.edge[split.valid].tolist() == [1, 4, 0, 2, 3]
+    empty = receiver_slots(torch.zeros(0, dtype=torch.long), 3)  # no edges at all
+    assert empty.width == 1 and empty.owner is None and not empty.valid.any()
+    # the automatic width splits the busiest atoms when that saves padding: caffeine's in-degrees
+    caffeine = [11, 11, 12, 12, 12, 12, 13, 13, 14, 14, 14, 14, 14, 16, 17, 18, 18, 18, 19, 20, 21, 23, 23, 23]
+    auto = receiver_slots(torch.repeat_interleave(torch.arange(24), torch.tensor(caffeine)), 24)
+    assert auto.width < 23 and len(auto.edge) < 24 * 23 and int(auto.valid.sum()) == sum(caffeine)
+    assert receiver_slots(torch.arange(9).repeat(8), 9).width == 8  # even degrees: one row each
 
 
 def test_tensor_products_it_does_not_reproduce_are_refused_and_left_alone():
