@@ -104,8 +104,10 @@ def main() -> None:
     parser.add_argument("--ef", default="ef_small", help="EF model config (ef_tiny, ef_small, ...)")
     parser.add_argument("--dipole", default="dipole", help="D model config (dipole_tiny, dipole)")
     parser.add_argument("--precision", default="float32", help="float32 or float64 for both models")
-    parser.add_argument("--molecules", nargs="+", default=["ethanol", "toluene", "paracetamol", "caffeine"],
-                        help=f"names from {list(MOLECULES)}")
+    parser.add_argument("--molecules", nargs="+", default=None,
+                        help=f"names from {list(MOLECULES)} (default: ethanol toluene paracetamol caffeine; "
+                             "with --optimize ethanol toluene: on the untrained models' random surfaces larger "
+                             "molecules can be driven into overlapping atoms)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--optimize", action="store_true", help="time geometry optimisation (fmax 1 meV/Å) too")
     args = parser.parse_args()
@@ -114,13 +116,15 @@ def main() -> None:
 
     import numpy as np
     import torch
+    from mace4ir.data_prep.errors import Mace4irError
     from mace4ir.evaluation import MaceIRCalculator, load_molecule
 
     logging.getLogger("mace4ir.evaluation.harmonic").setLevel(logging.ERROR)  # untrained: imaginary modes
     from mace4ir.evaluation.toy_models import untrained_pair
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    names = args.molecules
+    names = args.molecules or (["ethanol", "toluene"] if args.optimize else
+                               ["ethanol", "toluene", "paracetamol", "caffeine"])
     mols = {n: load_molecule(MOLECULES[n], name=n) for n in names}
     ef, ef_spec, d, d_spec = untrained_pair(args.ef, args.dipole, precision=args.precision)
     ours_calc = MaceIRCalculator(ef, ef_spec, d, d_spec, device=args.device)
@@ -135,7 +139,11 @@ def main() -> None:
         w.calc = anchor_calc
         w.get_forces()
         t_anchor, f_anchor = time_anchor(mols, anchor_calc, tmp, args.optimize)
-    t_single, t_batch, f_ours = time_ours(mols, ours_calc, args.optimize)
+    try:
+        t_single, t_batch, f_ours = time_ours(mols, ours_calc, args.optimize)
+    except Mace4irError as err:  # e.g. an optimisation on the untrained surface ran atoms together
+        raise SystemExit(f"harmonic_ir.py: {err} (untrained random-weight models; choose other --molecules "
+                         "or pass trained models)") from None
     dev = max(float(np.abs(a - b).max()) for a, b in zip(f_anchor, f_ours))
     n = len(mols)
     atoms = [len(a) for a in mols.values()]
