@@ -114,12 +114,9 @@ class FoldedContraction(torch.nn.Module):
         order, inverse, elements, counts = groups
         xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
         c, n, n_ell = xs.shape
-        powers = [xs.new_ones((c, n, 1))]
-        x_flat = xs.reshape(c * n, n_ell)
-        for degree in range(1, self.body_orders[0]):  # distinct monomials of each degree, in sorted order
-            if degree == 1:
-                powers.append(xs)
-                continue
+        x_flat = xs.reshape(c * n, n_ell)  # a copy (xs is a transposed view): made once, used twice
+        powers = [xs.new_ones((c, n, 1)), xs][: self.body_orders[0]]  # degrees 0 and 1
+        for degree in range(2, self.body_orders[0]):  # distinct monomials of each degree, in sorted order
             mono, lower = monomials(n_ell, degree), powers[-1].reshape(c * n, -1)
             # gathers along the last axis as GEMMs with 0/1 matrices: exact, and differentiated as
             # GEMMs rather than scatters (~20 % faster contraction rows than index_select)
@@ -127,7 +124,7 @@ class FoldedContraction(torch.nn.Module):
             powers.append(picked.reshape(c, n, -1))
         parts = torch.split(torch.cat(powers[::-1], 2), counts, dim=1)
         s = torch.cat([torch.bmm(p, self._fold_powers(e, x)) for p, e in zip(parts, elements)], 1)  # (c, n, m·L)
-        out = batched_matvec(s.reshape(c * n, self.m, n_ell), xs.reshape(c * n, n_ell))
+        out = batched_matvec(s.reshape(c * n, self.m, n_ell), x_flat)
         return out.reshape(c, n, self.m).transpose(0, 1).index_select(0, inverse).reshape(x.shape[0], -1)
 
     def _groups(self, y: torch.Tensor):
