@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mace4ir.data_prep.errors import ConfigError
+from mace4ir.evaluation.xtb import for_molecule, is_xtb
 
 DROPPED_HARMONIC_KEYS = ("modes",)  # normal-mode vectors: large, not needed by the report
 
@@ -43,25 +44,13 @@ def compute_molecule(atoms, calculator, kind: str, settings: dict[str, dict], wo
     ``workdir``: folder for this molecule's MD trajectories and checkpoints, so that a
     killed MD run resumes where it stopped.
     """
-    calculator = _for_molecule(calculator, atoms)
+    calculator = for_molecule(calculator, atoms)
     out: dict[str, Any] = {}
     if kind in ("harmonic", "both"):
         out["harmonic"] = compute_harmonic(atoms, calculator, settings.get("harmonic", {}))
     if kind in ("md", "both"):
         out["md"] = compute_md(atoms, calculator, settings.get("md", {}), workdir)
     return out
-
-
-def _is_xtb(calculator) -> bool:
-    return type(calculator).__name__ == "TBLite"
-
-
-def _for_molecule(calculator, atoms):
-    """GFN2-xTB takes charge and spin per molecule; models refuse anything but neutral singlets."""
-    if _is_xtb(calculator):
-        calculator.set(charge=int(atoms.info.get("charge", 0)),
-                       multiplicity=int(atoms.info.get("multiplicity", 1)))
-    return calculator
 
 
 def compute_harmonic(atoms, calculator, options: dict) -> dict[str, Any]:
@@ -75,7 +64,7 @@ def compute_md(atoms, calculator, options: dict, workdir=None) -> dict[str, Any]
     """MD spectrum (mean and spread over replicas) in km/mol per cm^-1."""
     from mace4ir.evaluation import md_ir
 
-    if _is_xtb(calculator):  # md_ir wants one ASE calculator per replica
+    if is_xtb(calculator):  # md_ir wants one ASE calculator per replica
         calculator = partial(type(calculator), **dict(calculator.parameters))
     result = md_ir(atoms.copy(), calculator, out=workdir, progress=False, **options)
     spectrum = result.spectra[0]

@@ -152,11 +152,11 @@ def run_harmonic(args) -> int:
     mols, names = _molecules(args)
     opt = dict(optimize=cfg["optimize"], fmax=cfg["fmax"], steps=cfg["steps"], optimizer=cfg["optimizer"])
     if args.calculator == "xtb":
-        from mace4ir.evaluation.xtb import xtb_calculator
+        from mace4ir.evaluation.xtb import for_molecule, xtb_calculator
 
         calc = xtb_calculator(accuracy=args.xtb_accuracy)
-        results = [harmonic_ir(m, calc, method=cfg["method"], delta=cfg["delta"], nfree=cfg["nfree"], **opt)
-                   for m in mols]
+        results = [harmonic_ir(m, for_molecule(calc, m), method=cfg["method"], delta=cfg["delta"], nfree=cfg["nfree"],
+                               **opt) for m in mols]
     else:
         calc = _model_calculator(args)
         if cfg["method"] in ("auto", "autograd"):

@@ -22,3 +22,15 @@ def xtb_calculator(accuracy: float = DEFAULT_ACCURACY, method: str = "GFN2-xTB",
     params = dict(method=method, accuracy=accuracy, charge=charge, multiplicity=multiplicity, verbosity=0)
     params.update(kwargs)
     return TBLite(**params)
+
+
+def is_xtb(calculator) -> bool:
+    return type(calculator).__name__ == "TBLite"
+
+
+def for_molecule(calculator, atoms):
+    """GFN2-xTB takes charge and spin per molecule (``atoms.info``, as ``load_molecule`` sets
+    them); models refuse anything but neutral singlets, so other calculators are left as they are."""
+    if is_xtb(calculator):
+        calculator.set(charge=int(atoms.info.get("charge", 0)), multiplicity=int(atoms.info.get("multiplicity", 1)))
+    return calculator

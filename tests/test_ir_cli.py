@@ -67,3 +67,15 @@ def test_help_states_units(capsys):
         main(["ir", "md", "--help"])
     text = capsys.readouterr().out
     assert "fs^-1" in text and "--replicas" in text and "resumes" in text
+
+
+def test_harmonic_xtb_uses_the_molecules_charge(tmp_path):
+    """A charged SMILES is computed as that ion by GFN2-xTB (it was silently run neutral)."""
+    from mace4ir.evaluation import harmonic_ir, load_molecule, xtb_calculator
+
+    assert main(["ir", "harmonic", "[OH-]", "--name", "hydroxide", "--calculator", "xtb", "--out", str(tmp_path)]) == 0
+    got = json.loads((tmp_path / "hydroxide" / "harmonic.json").read_text())["frequencies_cm1"]
+    ion = harmonic_ir(load_molecule("[OH-]"), xtb_calculator(charge=-1)).frequencies_cm1
+    neutral = harmonic_ir(load_molecule("[OH-]"), xtb_calculator(charge=0, multiplicity=2)).frequencies_cm1
+    assert got == pytest.approx(list(ion), abs=0.5)
+    assert abs(ion[0] - neutral[0]) > 20  # the two species really differ
