@@ -7,7 +7,9 @@ Anchor: what a user would otherwise run — ``ase.vibrations.Infrared`` (nfree=2
 for dipoles, both loaded from ``torch.save`` files of the very same models.
 Ours: ``harmonic_ir`` per molecule (autograd), and ``harmonic_ir_many`` (all
 molecules in one call: on a GPU their Hessians come from one graph, on a CPU one graph per
-molecule with the rows spread over the cores). Both start from the same geometry (RDKit +
+molecule with the rows spread over the cores). Each molecule is timed by both sides back to
+back, so a shared machine's changing load hits both alike; ``--rounds`` repeats this with
+the order swapped and prints every round's ratio. Both start from the same geometry (RDKit +
 MMFF). Without ``--optimize`` only the derivatives are timed; with it both sides
 first optimise to 1 meV/Å (anchor: ASE BFGS on the EF MACECalculator; ours: the
 default exact-Hessian-seeded BFGS) and the timings include it. Models are untrained (random weights) mace-torch models
@@ -66,37 +68,53 @@ def mace_ase_calculator(ef_model, d_model, dtype: str, device: str, tmp: Path):
     return calc
 
 
-def time_anchor(mols, calc, tmp: Path, optimize: bool = False):
+def time_anchor(name: str, atoms, calc, tmp: Path, optimize: bool = False):
+    """Seconds for ase.vibrations.Infrared (after BFGS with ``optimize``) on one molecule, and |ν|."""
     import numpy as np
     from ase.optimize import BFGS
     from ase.vibrations import Infrared
 
-    out, start = [], time.perf_counter()
-    for name, atoms in mols.items():
-        a = atoms.copy()
-        if optimize:
-            a.calc = calc.ef_only
-            BFGS(a, logfile=None).run(fmax=1e-3, steps=2000)
-        a.calc = calc
-        ir = Infrared(a, name=str(tmp / f"ir_{name}"), delta=0.002, nfree=2)
-        ir.run()
-        freqs = np.sort(np.abs(ir.get_frequencies()))[6:]  # |ν|: imaginary ones included
-        out.append(freqs)
-        ir.clean()
-    return time.perf_counter() - start, out
+    start = time.perf_counter()
+    a = atoms.copy()
+    if optimize:
+        a.calc = calc.ef_only
+        BFGS(a, logfile=None).run(fmax=1e-3, steps=2000)
+    a.calc = calc
+    ir = Infrared(a, name=str(tmp / f"ir_{name}"), delta=0.002, nfree=2)
+    ir.run()
+    freqs = np.sort(np.abs(ir.get_frequencies()))[6:]  # |ν|: imaginary ones included
+    seconds = time.perf_counter() - start
+    ir.clean()
+    return seconds, freqs
 
 
-def time_ours(mols, calc, optimize: bool = False):
+def time_ours(atoms, calc, optimize: bool = False):
+    """Seconds for mace4ir's harmonic_ir on one molecule, and |ν|."""
     import numpy as np
-    from mace4ir.evaluation import harmonic_ir, harmonic_ir_many
+    from mace4ir.evaluation import harmonic_ir
 
     start = time.perf_counter()
-    single = [harmonic_ir(a, calc, optimize=optimize) for a in mols.values()]
-    t_single = time.perf_counter() - start
+    result = harmonic_ir(atoms, calc, optimize=optimize)
+    return time.perf_counter() - start, np.sort(np.abs(result.frequencies_cm1))
+
+
+def time_round(mols, anchor_calc, ours_calc, tmp: Path, optimize: bool, ours_first: bool):
+    """One round: each molecule timed by both sides back to back (so both see the same machine
+    load; the order alternates between rounds), then all molecules at once by harmonic_ir_many."""
+    from mace4ir.evaluation import harmonic_ir_many
+
+    rows = []
+    for name, atoms in mols.items():
+        if ours_first:
+            ours = time_ours(atoms, ours_calc, optimize)
+            anchor = time_anchor(name, atoms, anchor_calc, tmp, optimize)
+        else:
+            anchor = time_anchor(name, atoms, anchor_calc, tmp, optimize)
+            ours = time_ours(atoms, ours_calc, optimize)
+        rows.append((name, len(atoms), anchor, ours))
     start = time.perf_counter()
-    harmonic_ir_many(list(mols.values()), calc, optimize=optimize)
-    t_batch = time.perf_counter() - start
-    return t_single, t_batch, [np.sort(np.abs(r.frequencies_cm1)) for r in single]
+    harmonic_ir_many(list(mols.values()), ours_calc, optimize=optimize)
+    return rows, time.perf_counter() - start
 
 
 def main() -> None:
@@ -110,11 +128,13 @@ def main() -> None:
                              "molecules can be driven into overlapping atoms)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--optimize", action="store_true", help="time geometry optimisation (fmax 1 meV/Å) too")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the comparison; every molecule is timed by both sides back to back, "
+                             "alternating which goes first (default 1)")
     args = parser.parse_args()
 
     import logging
 
-    import numpy as np
     import torch
     from mace4ir.data_prep.errors import Mace4irError
     from mace4ir.evaluation import MaceIRCalculator, load_molecule
@@ -138,21 +158,39 @@ def main() -> None:
         w = first.copy()
         w.calc = anchor_calc
         w.get_forces()
-        t_anchor, f_anchor = time_anchor(mols, anchor_calc, tmp, args.optimize)
-    try:
-        t_single, t_batch, f_ours = time_ours(mols, ours_calc, args.optimize)
-    except Mace4irError as err:  # e.g. an optimisation on the untrained surface ran atoms together
-        raise SystemExit(f"harmonic_ir.py: {err} (untrained random-weight models; choose other --molecules "
-                         "or pass trained models)") from None
-    dev = max(float(np.abs(a - b).max()) for a, b in zip(f_anchor, f_ours))
-    n = len(mols)
-    atoms = [len(a) for a in mols.values()]
-    print(f"models: {args.ef} + {args.dipole} ({args.precision}), device {args.device}, "
-          f"threads {torch.get_num_threads()}; molecules: {', '.join(names)} ({min(atoms)}-{max(atoms)} atoms)")
-    print(f"ase.vibrations.Infrared + MACECalculator : {t_anchor / n:8.3f} s/molecule")
-    print(f"mace4ir harmonic_ir (autograd)           : {t_single / n:8.3f} s/molecule   ratio {t_anchor / t_single:6.1f}x")
-    print(f"mace4ir harmonic_ir_many (all at once)  : {t_batch / n:8.3f} s/molecule   ratio {t_anchor / t_batch:6.1f}x")
-    if args.optimize:  # the untrained surfaces have many minima: the two optimisers may find different ones
+        atoms = [len(a) for a in mols.values()]
+        print(f"models: {args.ef} + {args.dipole} ({args.precision}), device {args.device}, "
+              f"threads {torch.get_num_threads()}; molecules: {', '.join(names)} ({min(atoms)}-{max(atoms)} atoms); "
+              f"{args.rounds} round(s)", flush=True)
+        try:
+            rounds = [time_round(mols, anchor_calc, ours_calc, tmp, args.optimize, ours_first=k % 2 == 1)
+                      for k in range(args.rounds)]
+        except Mace4irError as err:  # e.g. an optimisation on the untrained surface ran atoms together
+            raise SystemExit(f"harmonic_ir.py: {err} (untrained random-weight models; choose other --molecules "
+                             "or pass trained models)") from None
+    report(rounds, args.optimize)
+
+
+def report(rounds, optimize: bool) -> None:
+    import numpy as np
+
+    n = len(rounds[0][0])
+    print(f"{'molecule':12s} {'atoms':>5s} {'anchor s':>9s} {'ours s':>8s} {'ratio':>6s}   (per round)")
+    for k, (rows, _) in enumerate(rounds):
+        for name, n_atoms, (t_a, _), (t_o, _) in rows:
+            print(f"{name:12s} {n_atoms:5d} {t_a:9.2f} {t_o:8.2f} {t_a / t_o:5.1f}x   (round {k + 1})")
+    t_anchor = sum(r[2][0] for rows, _ in rounds for r in rows)
+    t_single = sum(r[3][0] for rows, _ in rounds for r in rows)
+    t_batch = sum(t for _, t in rounds)
+    per_round = [sum(r[2][0] for r in rows) / sum(r[3][0] for r in rows) for rows, _ in rounds]
+    m = n * len(rounds)
+    spread = f" (rounds: {', '.join(f'{x:.1f}x' for x in per_round)})" if len(rounds) > 1 else ""
+    print(f"ase.vibrations.Infrared + MACECalculator : {t_anchor / m:8.3f} s/molecule")
+    print(f"mace4ir harmonic_ir (autograd)           : {t_single / m:8.3f} s/molecule   ratio {t_anchor / t_single:6.1f}x"
+          + spread)
+    print(f"mace4ir harmonic_ir_many (all at once)  : {t_batch / m:8.3f} s/molecule   ratio {t_anchor / t_batch:6.1f}x")
+    dev = max(float(np.abs(r[2][1] - r[3][1]).max()) for r in rounds[0][0])
+    if optimize:  # the untrained surfaces have many minima: the two optimisers may find different ones
         print(f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (minima may differ on an untrained surface)")
     else:
         print(f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (untrained models at unoptimised geometries: "

@@ -38,7 +38,9 @@ import weakref
 from typing import NamedTuple
 
 import torch
-from mace.modules.symmetric_contraction import Contraction
+from mace.modules.symmetric_contraction import Contraction, SymmetricContraction
+
+from mace4ir.evaluation.hessian_ops import concat
 
 
 class FoldedContraction(torch.nn.Module):
@@ -111,21 +113,10 @@ class FoldedContraction(torch.nn.Module):
         return torch.cat(out).index_select(0, inverse).reshape(x.shape[0], -1)
 
     def _forward_powers(self, x: torch.Tensor, groups) -> torch.Tensor:
-        order, inverse, elements, counts = groups
-        xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
-        c, n, n_ell = xs.shape
-        x_flat = xs.reshape(c * n, n_ell)  # a copy (xs is a transposed view): made once, used twice
-        powers = [xs.new_ones((c, n, 1)), xs][: self.body_orders[0]]  # degrees 0 and 1
-        for degree in range(2, self.body_orders[0]):  # distinct monomials of each degree, in sorted order
-            mono, lower = monomials(n_ell, degree), powers[-1].reshape(c * n, -1)
-            # gathers along the last axis as GEMMs with 0/1 matrices: exact, and differentiated as
-            # GEMMs rather than scatters (~20 % faster contraction rows than index_select)
-            picked = (lower @ _pick(mono.parent, lower.shape[1], x)) * (x_flat @ _pick(mono.last, n_ell, x))
-            powers.append(picked.reshape(c, n, -1))
-        parts = torch.split(torch.cat(powers[::-1], 2), counts, dim=1)
-        s = torch.cat([torch.bmm(p, self._fold_powers(e, x)) for p, e in zip(parts, elements)], 1)  # (c, n, m·L)
-        out = batched_matvec(s.reshape(c * n, self.m, n_ell), x_flat)
-        return out.reshape(c, n, self.m).transpose(0, 1).index_select(0, inverse).reshape(x.shape[0], -1)
+        order, inverse, elements, _ = groups
+        folded = [self._fold_powers(e, x) for e in elements]
+        out = contract_powers(x, groups, folded, self.body_orders[0], self.m)  # (n, c, m), sorted atoms
+        return out.index_select(0, inverse).reshape(x.shape[0], -1)
 
     def _groups(self, y: torch.Tensor):
         """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot.
@@ -158,6 +149,69 @@ class FoldedContraction(torch.nn.Module):
             if k + 1 < len(folded):
                 t = t + folded[k + 1][:, None]
         return t.transpose(0, 1)
+
+
+def contract_powers(x: torch.Tensor, groups, folded: list[torch.Tensor], correlation: int, m: int) -> torch.Tensor:
+    """The "powers" order for atoms grouped by element: x (n, c, L) and per element G (c, ·, m·L)
+    -> (n, c, m), atoms in ``groups``' sorted order."""
+    order, _, _, counts = groups
+    xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
+    c, n, n_ell = xs.shape
+    x_flat = xs.reshape(c * n, n_ell)  # a copy (xs is a transposed view): made once, used twice
+    powers = [xs.new_ones((c, n, 1)), xs][:correlation]  # degrees 0 and 1
+    for degree in range(2, correlation):  # distinct monomials of each degree, in sorted order
+        mono, lower = monomials(n_ell, degree), powers[-1].reshape(c * n, -1)
+        # gathers along the last axis as GEMMs with 0/1 matrices: exact, and differentiated as
+        # GEMMs rather than scatters (~20 % faster contraction rows than index_select)
+        picked = (lower @ _pick(mono.parent, lower.shape[1], x)) * (x_flat @ _pick(mono.last, n_ell, x))
+        powers.append(picked.reshape(c, n, -1))
+    parts = torch.split(concat(powers[::-1], 2), counts, dim=1)
+    s = concat([torch.bmm(p, g) for p, g in zip(parts, folded)], 1)  # (c, n, m·L)
+    out = batched_matvec(s.reshape(c * n, m, n_ell), x_flat)
+    return out.reshape(c, n, m).transpose(0, 1)
+
+
+class FoldedSymmetricContraction(torch.nn.Module):
+    """Drop-in for mace-torch's ``SymmetricContraction`` whose contractions are all folded and
+    share body orders: in the "powers" order the monomials of x are formed once for all
+    output irreps (MACE-EF small's first layer: 0e and 1o), and one GEMM per element
+    contracts them with every irrep's folded tensor side by side."""
+
+    def __init__(self, contractions: torch.nn.ModuleList):
+        super().__init__()
+        self.contractions = contractions
+        ms = [c.m for c in contractions]
+        self.m = sum(ms)
+        c = contractions[0].original.weights_max.shape[-1]  # channels
+        offsets = list(itertools.accumulate(ms, initial=0))
+        # (n, c, m_total) flattened -> mace's layout: irrep by irrep, each (c, m_i)
+        perm = [ch * self.m + offsets[i] + k for i, mi in enumerate(ms) for ch in range(c) for k in range(mi)]
+        self.register_buffer("out_perm", torch.tensor(perm), persistent=False)
+        self._folded: dict[tuple, torch.Tensor] = {}
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "_folded": {}}
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        first = self.contractions[0]
+        groups = first._groups(y) if first.form == "powers" else None
+        if groups is None:
+            return torch.cat([c(x, y) for c in self.contractions], dim=-1)
+        folded = [self._fold(e, x) for e in groups[2]]
+        out = contract_powers(x, groups, folded, first.body_orders[0], self.m)
+        return out.reshape(x.shape[0], -1).index_select(1, self.out_perm).index_select(0, groups[1])
+
+    def _fold(self, element: int, like: torch.Tensor) -> torch.Tensor:
+        key = (element, like.dtype, like.device)
+        if key not in self._folded:
+            per_irrep = [c._fold_powers(element, like) for c in self.contractions]
+            self._folded[key] = torch.cat(per_irrep, 2).contiguous()  # (c, rows, Σ m_i·L)
+        return self._folded[key]
+
+    @staticmethod
+    def accepts(contractions) -> bool:
+        return (len(contractions) > 1 and all(isinstance(c, FoldedContraction) for c in contractions)
+                and len({(tuple(c.body_orders), c._u[1].shape[-2]) for c in contractions}) == 1)
 
 
 class Monomials(NamedTuple):
@@ -222,6 +276,10 @@ def fold_contractions(model: torch.nn.Module) -> torch.nn.Module:
             for i, c in enumerate(contractions):
                 if type(c) is Contraction:
                     contractions[i] = FoldedContraction(c)
+    for module in list(model.modules()):
+        block = getattr(module, "symmetric_contractions", None)
+        if type(block) is SymmetricContraction and FoldedSymmetricContraction.accepts(block.contractions):
+            module.symmetric_contractions = FoldedSymmetricContraction(block.contractions)
     return model
 
 

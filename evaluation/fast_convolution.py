@@ -1,4 +1,4 @@
-"""Inference form of mace-torch's edge convolution: gathers, one small GEMM, one batched GEMM.
+"""Inference form of mace-torch's edge convolution: gathers, a small GEMM and a batched GEMM per input irrep.
 
 An interaction block's ``conv_tp`` is an e3nn ``TensorProduct`` in "uvu" mode: for every
 edge e = (j → i) and every path p = (ℓ1 ⊗ ℓ2 → ℓ3),
@@ -8,15 +8,16 @@ edge e = (j → i) and every path p = (ℓ1 ⊗ ℓ2 → ℓ3),
 and mace-torch sums the messages onto atom i. e3nn evaluates it path by path, slicing
 and concatenating edge tensors (hundreds of small ops; in a Hessian's double backward
 each slice's backward zero-fills the full edge tensor). All paths share one structure,
-so :class:`FusedConvolution` stacks every path's Clebsch–Gordan block (with α_p) into
-one matrix C_all and lays the edges out as rows r of ``width`` slots s, each row holding
-edges of one receiving atom i(r) (padding slots get Y = 0; see :func:`receiver_slots`).
-With q = (path, m1) and columns k = (path, m3):
+so :class:`FusedConvolution` groups the paths by their node-feature irrep b (P_b paths,
+d_b components), stacks each group's Clebsch–Gordan blocks (with α_p) into one matrix C_b
+and lays the edges out as rows r of ``width`` slots s, each row holding edges of one
+receiving atom i(r) (padding slots get Y = 0; see :func:`receiver_slots`). With
+q = (path, m1) of group b and columns k = (path, m3):
 
-    u[r, (s, q), c] = w[e_s, p(q), c] · x[j_s, m1(q), c]          (two gathers, one product)
-    A[r, (s, q), k] = Σ_m2 Y[e_s, m2] C_all[m2, q, k]              (one small GEMM)
-    message[i, k, c] = Σ_{r of i} Σ_{s, q} A[r, (s, q), k] u[r, (s, q), c]
-                                      (one batched GEMM over rows, then rows summed per atom)
+    u_b[r, (s, q), c] = w[e_s, p, c] · x[j_s, m1, c]               (a broadcast product)
+    A_b[r, (s, q), k] = Σ_m2 Y[e_s, m2] C_b[m2, q, k]              (one small GEMM)
+    message[i, k, c] = Σ_b Σ_{r of i} Σ_{s, q} A_b[r, (s, q), k] u_b[r, (s, q), c]
+                                      (one batched GEMM per group, then rows summed per atom)
 
 so no edge tensor is sliced and the sum over edges is part of the GEMM. One row per atom
 (width = largest in-degree) pads every atom to the busiest one — 31 % wasted slots for
@@ -48,10 +49,11 @@ class FusedConvolution(torch.nn.Module):
         self.mul = tp.irreps_in1[0].mul
         self.n_paths = len(tp.instructions)
         p = _PathTable(tp)
-        self.d1, self.q, self.k = p.d1, len(p.q_path), len(p.k_path)
-        self.register_buffer("cg", p.cg)  # (D2, Q·K): Y ↦ per-edge block-diagonal (Q, K) matrix
-        self.register_buffer("q_path", torch.tensor(p.q_path))  # path of each (path, m1) row
-        self.register_buffer("q_m1", torch.tensor(p.q_m1))  # node-feature component of each row
+        self.d1, self.k = p.d1, p.k
+        self.block_dims, self.block_paths = p.block_dims, p.block_paths
+        for b, cg in enumerate(p.cg):  # (D2, P_b·d_b·K): Y ↦ the block's per-edge (P_b·d_b, K) matrix
+            self.register_buffer(f"cg{b}", cg)
+        self.register_buffer("path_order", torch.tensor(p.path_order))  # paths grouped by input irrep
         self.register_buffer("in_perm", p.in_perm)  # e3nn layout -> (m1, channel)
         self.register_buffer("out_perm", p.out_perm)  # (k, channel) -> e3nn layout
         self.slot_width: int | None = None  # slots per row; None: chosen per graph (receiver_slots)
@@ -59,19 +61,46 @@ class FusedConvolution(torch.nn.Module):
     def forward(self, node_feats, edge_attrs, tp_weights, edge_index):
         n, c = node_feats.shape[0], self.mul
         slots = receiver_slots(edge_index[1], n, self.slot_width)
-        rows = slots.edge.shape[0] // slots.width
+        n_slots = slots.edge.shape[0]
+        rows = n_slots // slots.width
         sender = edge_index[0].index_select(0, slots.edge)
-        x = node_feats.index_select(1, self.in_perm).reshape(n * self.d1, c)
-        xq = x.index_select(0, (sender[:, None] * self.d1 + self.q_m1).reshape(-1))  # (slots·Q, c)
-        w = tp_weights.reshape(-1, c)
-        wq = w.index_select(0, (slots.edge[:, None] * self.n_paths + self.q_path).reshape(-1))
-        u = (xq * wq).reshape(rows, slots.width * self.q, c)
+        x = node_feats.index_select(1, self.in_perm).reshape(n, self.d1, c).index_select(0, sender)
+        w = tp_weights.reshape(-1, c).index_select(0, (slots.edge[:, None] * self.n_paths + self.path_order).reshape(-1))
         y = edge_attrs.index_select(0, slots.edge) * slots.valid[:, None].to(edge_attrs.dtype)
-        a = torch.matmul(y, self.cg.to(y.dtype)).reshape(rows, slots.width * self.q, self.k)
-        out = torch.bmm(a.transpose(1, 2), u)  # (rows, K, c): Σ over the row's edges and paths' m1
+        out = None
+        blocks = zip(torch.split(x, self.block_dims, 1), torch.split(w.reshape(n_slots, -1, c), self.block_paths, 1))
+        for b, (xb, wb) in enumerate(blocks):
+            u = (wb[:, :, None, :] * xb[:, None, :, :]).reshape(rows, -1, c)  # (rows, W·P_b·d_b, c)
+            a = torch.matmul(y, getattr(self, f"cg{b}").to(y.dtype)).reshape(rows, u.shape[1], self.k)
+            term = RowProduct.apply(a, u)  # (rows, K, c): Σ over the row's edges, the block's paths and m1
+            out = term if out is None else out + term
         if slots.owner is not None:  # atoms with several rows
             out = out.new_zeros((n, self.k, c)).index_add(0, slots.owner, out)
         return out.reshape(n, -1).index_select(1, self.out_perm)
+
+
+class RowProduct(torch.autograd.Function):
+    """``bmm(a.transpose(1, 2), u)`` whose gradients come out in the layouts of ``a`` and ``u``.
+
+    Plain bmm differentiates the transposed view into a transposed gradient; in a Hessian's
+    double backward that makes the cotangent of the large u a strided tensor, and every
+    product and sum over it 2-4x slower. The backward here is made of differentiable bmms,
+    so second derivatives flow as before (same numbers)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a, u):
+        return torch.bmm(a.transpose(1, 2), u)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, u = ctx.saved_tensors
+        return torch.bmm(u, grad.transpose(1, 2)), torch.bmm(a, grad)
 
 
 class Slots(NamedTuple):
@@ -148,30 +177,33 @@ def _channel_last(irreps: o3.Irreps) -> torch.Tensor:
 class _PathTable:
     """Every path's Clebsch–Gordan block (times e3nn's path weight), indexed for the fused product.
 
-    Rows q = (path, m1) in path order, columns k = (path, m3) in output-slot order; ``cg``
-    maps an edge's Y (D2) to its (Q, K) matrix, block-diagonal in the paths."""
+    Paths are grouped by their node-feature irrep b (``path_order``); block b's rows are
+    (path, m1) for its P_b paths and d_b components, columns k = (path, m3) over all paths in
+    output-slot order; ``cg[b]`` maps an edge's Y (D2) to block b's (P_b·d_b, K) matrix."""
 
     def __init__(self, tp: o3.TensorProduct):
         mul = tp.irreps_in1[0].mul
         self.d1 = tp.irreps_in1.dim // mul
-        off1 = list(accumulate((ir.dim for _, ir in tp.irreps_in1), initial=0))  # component offsets
         off2 = list(accumulate((ir.dim for _, ir in tp.irreps_in2), initial=0))
-        order = sorted(range(len(tp.instructions)), key=lambda k: tp.instructions[k].i_out)
-        self.q_path, self.q_m1, self.k_path = [], [], []
-        for k in order:
-            ins = tp.instructions[k]
-            self.q_path += [k] * tp.irreps_in1[ins.i_in1].ir.dim
-            self.q_m1 += list(range(off1[ins.i_in1], off1[ins.i_in1] + tp.irreps_in1[ins.i_in1].ir.dim))
-            self.k_path += [k] * tp.irreps_out[ins.i_out].ir.dim
-        cg = torch.zeros(tp.irreps_in2.dim, len(self.q_path), len(self.k_path), dtype=torch.float64)
-        q0 = k0 = 0
-        for k in order:
-            ins = tp.instructions[k]
-            ir1, ir2, ir3 = tp.irreps_in1[ins.i_in1].ir, tp.irreps_in2[ins.i_in2].ir, tp.irreps_out[ins.i_out].ir
-            w3j = ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)  # (m1, m2, m3)
-            cg[off2[ins.i_in2] : off2[ins.i_in2] + ir2.dim, q0 : q0 + ir1.dim, k0 : k0 + ir3.dim] = w3j.transpose(0, 1)
-            q0, k0 = q0 + ir1.dim, k0 + ir3.dim
-        self.cg = cg.reshape(tp.irreps_in2.dim, -1)
+        by_slot = sorted(range(len(tp.instructions)), key=lambda k: tp.instructions[k].i_out)
+        k_start = dict(zip(by_slot, accumulate((tp.irreps_out[tp.instructions[k].i_out].ir.dim for k in by_slot),
+                                               initial=0)))
+        self.k = sum(tp.irreps_out[ins.i_out].ir.dim for ins in tp.instructions)
+        self.block_dims = [ir.dim for _, ir in tp.irreps_in1]
+        blocks = [[k for k, ins in enumerate(tp.instructions) if ins.i_in1 == b] for b in range(len(tp.irreps_in1))]
+        self.block_paths = [len(b) for b in blocks]
+        self.path_order = [k for b in blocks for k in b]
+        self.cg = []
+        for b, paths in enumerate(blocks):
+            d_b = self.block_dims[b]
+            cg = torch.zeros(tp.irreps_in2.dim, len(paths), d_b, self.k, dtype=torch.float64)
+            for r, k in enumerate(paths):
+                ins = tp.instructions[k]
+                ir1, ir2, ir3 = tp.irreps_in1[ins.i_in1].ir, tp.irreps_in2[ins.i_in2].ir, tp.irreps_out[ins.i_out].ir
+                w3j = ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)  # (m1, m2, m3)
+                cg[off2[ins.i_in2] : off2[ins.i_in2] + ir2.dim, r, :, k_start[k] : k_start[k] + ir3.dim] = \
+                    w3j.transpose(0, 1)
+            self.cg.append(cg.reshape(tp.irreps_in2.dim, -1))
         self.in_perm = _channel_last(tp.irreps_in1)
         # columns k run over the output slots in order, so (k, channel) -> e3nn is the inverse map
         self.out_perm = torch.argsort(_channel_last(tp.irreps_out))

@@ -12,6 +12,7 @@ from mace4ir.evaluation.calculator import _handle_from_spec
 from mace4ir.evaluation.engine import IREngine
 from mace4ir.evaluation.fast_contraction import (
     FoldedContraction,
+    FoldedSymmetricContraction,
     batched_matvec,
     contraction_form,
     fold_contractions,
@@ -82,6 +83,38 @@ def grad_and_hvp(out, x, v, w):
         return g, torch.zeros_like(x)
     (hv,) = torch.autograd.grad((g * w).sum(), x, retain_graph=True, allow_unused=True, materialize_grads=True)
     return g.detach(), hv
+
+
+def symmetric_contractions(model):
+    return [m.symmetric_contractions for m in model.modules() if hasattr(m, "symmetric_contractions")]
+
+
+@pytest.mark.parametrize("form", ["chain", "powers"])
+def test_irreps_sharing_their_monomials_give_mace_s_symmetric_contraction(form):
+    """MACE-EF's first product block contracts one x to 0e and 1o: folded, both share one set of
+    monomials and one GEMM per element; values, gradients and Hessian-vector products unchanged."""
+    model, _ = tiny_model("ef_tiny", seed=6, correlation=3)
+    folded_model = fold_contractions(model)
+    pairs = [(o, f) for o, f in zip(symmetric_contractions(model), symmetric_contractions(folded_model))
+             if isinstance(f, FoldedSymmetricContraction)]
+    assert pairs and all(len(f.contractions) > 1 for _, f in pairs)
+    gen = torch.Generator().manual_seed(2)
+    for original, shared in pairs:
+        with contraction_form(folded_model, form):
+            c = original.contractions[0]
+            n_el = c.weights_max.shape[0]
+            x = torch.randn((6, c.num_features, c.U_tensors(1).shape[-2]), generator=gen, dtype=torch.float64,
+                            requires_grad=True)
+            y = torch.nn.functional.one_hot(torch.tensor([2, 0, 1, 2, 3, 0]) % n_el, n_el).double()
+            want, got = original(x, y), shared(x, y)
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+            v = torch.randn(want.shape, generator=gen, dtype=torch.float64)
+            w = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+            (g0, h0), (g1, h1) = (grad_and_hvp(out, x, v, w) for out in (want, got))
+            torch.testing.assert_close(g1, g0, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(h1, h0, rtol=1e-12, atol=1e-12)
+    copied = pickle.loads(pickle.dumps(pairs[0][1]))  # the folded-tensor cache stays behind
+    assert copied._folded == {} and len(copied.contractions) == len(pairs[0][1].contractions)
 
 
 def test_attributes_that_are_not_one_hot_use_mace_s_own_module():
