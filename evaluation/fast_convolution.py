@@ -57,10 +57,13 @@ class FusedConvolution(torch.nn.Module):
         self.register_buffer("in_perm", p.in_perm)  # e3nn layout -> (m1, channel)
         self.register_buffer("out_perm", p.out_perm)  # (k, channel) -> e3nn layout
         self.slot_width: int | None = None  # slots per row; None: chosen per graph (receiver_slots)
+        # a row's own tensor, out (K, c), against a slot's u (Q, c) and A (Q, K): the width trade-off
+        q = sum(d * p for d, p in zip(self.block_dims, self.block_paths))
+        self.row_cost = self.k * self.mul / (q * (self.mul + self.k))
 
     def forward(self, node_feats, edge_attrs, tp_weights, edge_index):
         n, c = node_feats.shape[0], self.mul
-        slots = receiver_slots(edge_index[1], n, self.slot_width)
+        slots = receiver_slots(edge_index[1], n, self.slot_width, self.row_cost)
         n_slots = slots.edge.shape[0]
         rows = n_slots // slots.width
         sender = edge_index[0].index_select(0, slots.edge)
@@ -112,15 +115,16 @@ class Slots(NamedTuple):
     owner: torch.Tensor | None  # (rows,) atom of each row; None when row r is atom r
 
 
-ROW_COST = 2  # a row's own cost (batched-GEMM entry, per-atom sum) in slots, for choosing the width
+ROW_COST = 2.0  # default cost of a row's own tensors in slots, for choosing the width
 
 
-def receiver_slots(receivers: torch.Tensor, n_nodes: int, width: int | None = None) -> Slots:
+def receiver_slots(receivers: torch.Tensor, n_nodes: int, width: int | None = None,
+                   row_cost: float = ROW_COST) -> Slots:
     """Rows of ``width`` slots: an atom with d incoming edges gets max(1, ⌈d / width⌉) rows,
     its edges in input order, the last row padded. ``width`` None: the one that minimises
-    padded slots + ROW_COST per row (the largest in-degree when degrees are even)."""
+    padded slots + ``row_cost`` per row (the largest in-degree when degrees are even)."""
     counts = torch.bincount(receivers, minlength=n_nodes)
-    width = width or _best_width(counts)
+    width = width or _best_width(counts, row_cost)
     rows_per_atom = ((counts + width - 1) // width).clamp(min=1)
     first_row = torch.cumsum(rows_per_atom, 0) - rows_per_atom
     order = torch.argsort(receivers, stable=True)
@@ -137,13 +141,13 @@ def receiver_slots(receivers: torch.Tensor, n_nodes: int, width: int | None = No
     return Slots(edge, valid, width, owner)
 
 
-def _best_width(counts: torch.Tensor) -> int:
+def _best_width(counts: torch.Tensor, row_cost: float) -> int:
     largest = int(counts.max()) if counts.numel() else 0
     if largest <= 1:
         return 1
     widths = torch.arange(largest, 0, -1, device=counts.device)  # widest first: ties keep fewer rows
     rows = ((counts[None, :] + widths[:, None] - 1) // widths[:, None]).clamp(min=1)
-    return int(widths[torch.argmin((rows * (widths[:, None] + ROW_COST)).sum(1))])
+    return int(widths[torch.argmin((rows * (widths[:, None] + row_cost)).sum(1))])
 
 
 def unsupported_reason(tp) -> str | None:

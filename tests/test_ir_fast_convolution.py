@@ -78,6 +78,20 @@ def test_receiver_slots_lay_edges_out_in_rows_of_one_atom():
     auto = receiver_slots(torch.repeat_interleave(torch.arange(24), torch.tensor(caffeine)), 24)
     assert auto.width < 23 and len(auto.edge) < 24 * 23 and int(auto.valid.sum()) == sum(caffeine)
     assert receiver_slots(torch.arange(9).repeat(8), 9).width == 8  # even degrees: one row each
+    # a cheap row (ef_small's second layer: K·c / (Q·(c + K)) = 1.39 slots) buys less padding
+    paracetamol = torch.repeat_interleave(torch.arange(20), torch.tensor(
+        [9, 10, 11, 11, 12, 12, 13, 13, 13, 14, 14, 14, 15, 16, 17, 17, 17, 18, 19, 19]))
+    wide, narrow = receiver_slots(paracetamol, 20, row_cost=3.56), receiver_slots(paracetamol, 20, row_cost=1.39)
+    assert (wide.width, len(wide.edge)) == (19, 380) and (narrow.width, len(narrow.edge)) == (7, 336)
+
+
+def test_each_convolution_weighs_a_row_against_a_slot_by_its_own_tensor_sizes():
+    for block in model("ef_tiny").interactions:
+        fused = FusedConvolution(block.conv_tp)
+        c, k = fused.mul, fused.k
+        q = sum(d * p for d, p in zip(fused.block_dims, fused.block_paths))
+        assert q == sum(block.conv_tp.irreps_in1[ins.i_in1].ir.dim for ins in block.conv_tp.instructions)
+        assert fused.row_cost == pytest.approx(k * c / (q * (c + k)))
 
 
 def test_tensor_products_it_does_not_reproduce_are_refused_and_left_alone():
