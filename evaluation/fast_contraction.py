@@ -19,10 +19,14 @@ Two evaluation orders of the same polynomial (``FoldedContraction.form``):
 * ``"powers"``: s[b, c, m, i] = [x⊗x, x, 1] · G (one bmm per element against the folded
   tensor rearranged), then one mat-vec with x. x⊗x is symmetric, so only its distinct
   monomials x_i x_j (i ≤ j; 136 instead of 256 for ℓ ≤ 3) are formed, with the rows of G
-  for (i, j) and (j, i) summed (~45 % fewer FLOPs than the chain; the contraction's part of a
-  Hessian row 15-25 % faster than with all L² products). Its second derivatives also move
-  less memory, so Hessian rows are faster, but forces are slower on a CPU. The
-  engine switches to it for Hessians only (:func:`contraction_form`).
+  for (i, j) and (j, i) summed (~45 % fewer FLOPs than the chain). Every (atom, channel)
+  is then an explicit polynomial whose Jacobian and curvature coefficients are fixed linear
+  maps of G (:mod:`.powers_derivatives`, computed once per element): the forward pass also
+  gives every row's Jacobian, a gradient with create_graph every row's gradient-weighted
+  curvature, and a Hessian row passes the contraction with two small batched products
+  instead of a double backward through it (:func:`~.hessian_ops.row_local`). Forces are
+  slower this way on a CPU, so the engine switches to it for Hessians only
+  (:func:`contraction_form`); derivatives beyond the second are refused.
 
 Used by the IR engine only, on its own copy of a model (weights frozen);
 training keeps mace-torch's module untouched.
@@ -40,7 +44,8 @@ from typing import NamedTuple
 import torch
 from mace.modules.symmetric_contraction import Contraction, SymmetricContraction
 
-from mace4ir.evaluation.hessian_ops import concat
+from mace4ir.evaluation.hessian_ops import row_local
+from mace4ir.evaluation.powers_derivatives import PowersFold, powers_fold
 
 
 class FoldedContraction(torch.nn.Module):
@@ -81,15 +86,20 @@ class FoldedContraction(torch.nn.Module):
     def _fold_powers(self, element: int, like: torch.Tensor) -> torch.Tensor:
         """G (c, Σ_ν M(ν-1), m·L): row block ν holds U_ν·W as [monomials of (i2…iν), (m, i1)],
         highest ν first; M(d) distinct monomials of degree d (see :func:`monomials`)."""
+        n_ell, blocks = self._u[1].shape[-2], []
+        for nu, f in zip(self.body_orders, self._weighted_u(element, like)):
+            f = f.reshape(f.shape[0], self.m, n_ell, -1)  # (c, m, i1, (i2…iν))
+            f = f.permute(0, 3, 1, 2).reshape(f.shape[0], f.shape[3], -1)  # (c, (i2…iν), (m, i1))
+            merge = monomials(n_ell, nu - 1).merge.to(f)
+            blocks.append(torch.einsum("kr,crq->ckq", merge, f))  # rows of equal monomials summed
+        return torch.cat(blocks, 1).contiguous()
+
+    def _powers(self, element: int, like: torch.Tensor) -> PowersFold:
+        """G with its derivative coefficients (:mod:`.powers_derivatives`), cached per element."""
         key = ("powers", element, like.dtype, like.device)
         if key not in self._folded:
-            n_ell, blocks = self._u[1].shape[-2], []
-            for nu, f in zip(self.body_orders, self._weighted_u(element, like)):
-                f = f.reshape(f.shape[0], self.m, n_ell, -1)  # (c, m, i1, (i2…iν))
-                f = f.permute(0, 3, 1, 2).reshape(f.shape[0], f.shape[3], -1)  # (c, (i2…iν), (m, i1))
-                merge = monomials(n_ell, nu - 1).merge.to(f)
-                blocks.append(torch.einsum("kr,crq->ckq", merge, f))  # rows of equal monomials summed
-            self._folded[key] = torch.cat(blocks, 1).contiguous()
+            self._folded[key] = powers_fold(self._fold_powers(element, like), self._u[1].shape[-2],
+                                            self.body_orders[0] - 1)
         return self._folded[key]
 
     def _weighted_u(self, element: int, like: torch.Tensor) -> list[torch.Tensor]:
@@ -113,10 +123,8 @@ class FoldedContraction(torch.nn.Module):
         return torch.cat(out).index_select(0, inverse).reshape(x.shape[0], -1)
 
     def _forward_powers(self, x: torch.Tensor, groups) -> torch.Tensor:
-        order, inverse, elements, _ = groups
-        folded = [self._fold_powers(e, x) for e in elements]
-        out = contract_powers(x, groups, folded, self.body_orders[0], self.m)  # (n, c, m), sorted atoms
-        return out.index_select(0, inverse).reshape(x.shape[0], -1)
+        folded = [self._powers(e, x) for e in groups[2]]
+        return contract_powers(x, groups, folded, self.body_orders[0], self.m).reshape(x.shape[0], -1)
 
     def _groups(self, y: torch.Tensor):
         """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot.
@@ -151,24 +159,42 @@ class FoldedContraction(torch.nn.Module):
         return t.transpose(0, 1)
 
 
-def contract_powers(x: torch.Tensor, groups, folded: list[torch.Tensor], correlation: int, m: int) -> torch.Tensor:
-    """The "powers" order for atoms grouped by element: x (n, c, L) and per element G (c, ·, m·L)
-    -> (n, c, m), atoms in ``groups``' sorted order."""
-    order, _, _, counts = groups
+def contract_powers(x: torch.Tensor, groups, folded: list[PowersFold], correlation: int, m: int) -> torch.Tensor:
+    """The "powers" order for atoms grouped by element: x (n, c, L) and per element its
+    :class:`PowersFold` -> (n, c, m). Every (atom, channel) row is its own polynomial, so its
+    derivatives come from the fold's coefficients (:func:`row_local`), not from autograd."""
+    return row_local(x, functools.partial(_powers_rows, groups=groups, folded=folded, correlation=correlation, m=m))
+
+
+def _powers_rows(x: torch.Tensor, groups, folded: list[PowersFold], correlation: int, m: int):
+    """(values (n, c, m), Jacobians (n, c, m, L), gy ↦ curvatures (n, c, L, L)) for :func:`row_local`."""
+    order, inverse, _, counts = groups
     xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
     c, n, n_ell = xs.shape
-    x_flat = xs.reshape(c * n, n_ell)  # a copy (xs is a transposed view): made once, used twice
-    powers = [xs.new_ones((c, n, 1)), xs][:correlation]  # degrees 0 and 1
+    x_flat = xs.reshape(c * n, n_ell)
+    powers = [x_flat.new_ones((c * n, 1)), x_flat][:correlation]  # degrees 0 and 1
     for degree in range(2, correlation):  # distinct monomials of each degree, in sorted order
-        mono, lower = monomials(n_ell, degree), powers[-1].reshape(c * n, -1)
-        # gathers along the last axis as GEMMs with 0/1 matrices: exact, and differentiated as
-        # GEMMs rather than scatters (~20 % faster contraction rows than index_select)
-        picked = (lower @ _pick(mono.parent, lower.shape[1], x)) * (x_flat @ _pick(mono.last, n_ell, x))
-        powers.append(picked.reshape(c, n, -1))
-    parts = torch.split(concat(powers[::-1], 2), counts, dim=1)
-    s = concat([torch.bmm(p, g) for p, g in zip(parts, folded)], 1)  # (c, n, m·L)
-    out = batched_matvec(s.reshape(c * n, m, n_ell), x_flat)
-    return out.reshape(c, n, m).transpose(0, 1)
+        mono = monomials(n_ell, degree)
+        powers.append(powers[-1][:, mono.parent] * x_flat[:, mono.last])
+    p = torch.cat(powers[::-1], 1).reshape(c, n, -1)  # (c, n, R): degree D … 0
+    parts = torch.split(p, counts, dim=1)
+
+    def per_element(rows, field: str) -> torch.Tensor:
+        return torch.cat([torch.bmm(r, getattr(f, field)) for r, f in zip(rows, folded)], 1)
+
+    def in_atom_order(t: torch.Tensor, *shape: int) -> torch.Tensor:
+        return t.reshape(c, n, *shape).transpose(0, 1).index_select(0, inverse)
+
+    s = per_element(parts, "g").reshape(c * n, m, n_ell)
+    values = torch.bmm(s, x_flat[:, :, None])
+    n_low = folded[0].curv.shape[1] // m
+
+    def curvature(gy: torch.Tensor) -> torch.Tensor:  # gy (n, c, m) -> Σ_m gy_m ∇²y_m
+        g = gy.index_select(0, order).transpose(0, 1)  # (c, n, m)
+        z = (p[..., p.shape[-1] - n_low :, None] * g[..., None, :]).reshape(c, n, n_low * m)
+        return in_atom_order(per_element(torch.split(z, counts, dim=1), "curv"), n_ell, n_ell)
+
+    return in_atom_order(values, m), in_atom_order(per_element(parts, "jac"), m, n_ell), curvature
 
 
 class FoldedSymmetricContraction(torch.nn.Module):
@@ -199,13 +225,15 @@ class FoldedSymmetricContraction(torch.nn.Module):
             return torch.cat([c(x, y) for c in self.contractions], dim=-1)
         folded = [self._fold(e, x) for e in groups[2]]
         out = contract_powers(x, groups, folded, first.body_orders[0], self.m)
-        return out.reshape(x.shape[0], -1).index_select(1, self.out_perm).index_select(0, groups[1])
+        return out.reshape(x.shape[0], -1).index_select(1, self.out_perm)
 
-    def _fold(self, element: int, like: torch.Tensor) -> torch.Tensor:
+    def _fold(self, element: int, like: torch.Tensor) -> PowersFold:
         key = (element, like.dtype, like.device)
         if key not in self._folded:
+            first = self.contractions[0]
             per_irrep = [c._fold_powers(element, like) for c in self.contractions]
-            self._folded[key] = torch.cat(per_irrep, 2).contiguous()  # (c, rows, Σ m_i·L)
+            self._folded[key] = powers_fold(torch.cat(per_irrep, 2).contiguous(),  # (c, rows, Σ m_i·L)
+                                            first._u[1].shape[-2], first.body_orders[0] - 1)
         return self._folded[key]
 
     @staticmethod
@@ -237,11 +265,6 @@ def monomials(n_ell: int, degree: int) -> Monomials:
     parent = torch.tensor([lower[t[:-1]] for t in tuples], dtype=torch.int64)
     last = torch.tensor([t[-1] if t else 0 for t in tuples], dtype=torch.int64)
     return Monomials(parent, last, merge)
-
-
-def _pick(index: torch.Tensor, size: int, like: torch.Tensor) -> torch.Tensor:
-    """(size, len(index)) 0/1 matrix: v @ it == v[..., index]."""
-    return torch.nn.functional.one_hot(index.to(like.device), size).to(like.dtype).t()
 
 
 class _BatchedMatVec(torch.autograd.Function):
