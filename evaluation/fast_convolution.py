@@ -12,12 +12,12 @@ so :class:`FusedConvolution` groups the paths by their node-feature irrep b (P_b
 d_b components), stacks each group's Clebsch–Gordan blocks (with α_p) into one matrix C_b
 and lays the edges out as rows r of ``width`` slots s, each row holding edges of one
 receiving atom i(r) (padding slots get Y = 0; see :func:`receiver_slots`). With
-q = (path, m1) of group b and columns k = (path, m3):
+q = (path, m1) of group b and its own output columns k = (path, m3), K_b of them:
 
     u_b[r, (s, q), c] = w[e_s, p, c] · x[j_s, m1, c]               (a broadcast product)
     A_b[r, (s, q), k] = Σ_m2 Y[e_s, m2] C_b[m2, q, k]              (one small GEMM)
-    message[i, k, c] = Σ_b Σ_{r of i} Σ_{s, q} A_b[r, (s, q), k] u_b[r, (s, q), c]
-                                      (one batched GEMM per group, then rows summed per atom)
+    message[i, k, c] = Σ_{r of i} Σ_{s, q} A_b[r, (s, q), k] u_b[r, (s, q), c]   for k of group b
+                  (one batched GEMM per group, groups side by side, then rows summed per atom)
 
 so no edge tensor is sliced and the sum over edges is part of the GEMM. One row per atom
 (width = largest in-degree) pads every atom to the busiest one — 31 % wasted slots for
@@ -50,16 +50,17 @@ class FusedConvolution(torch.nn.Module):
         self.n_paths = len(tp.instructions)
         p = _PathTable(tp)
         self.d1, self.k = p.d1, p.k
-        self.block_dims, self.block_paths = p.block_dims, p.block_paths
+        self.block_dims, self.block_paths, self.block_k = p.block_dims, p.block_paths, p.block_k
         for b, cg in enumerate(p.cg):  # (D2, P_b·d_b·K): Y ↦ the block's per-edge (P_b·d_b, K) matrix
             self.register_buffer(f"cg{b}", cg)
         self.register_buffer("path_order", torch.tensor(p.path_order))  # paths grouped by input irrep
         self.register_buffer("in_perm", p.in_perm)  # e3nn layout -> (m1, channel)
         self.register_buffer("out_perm", p.out_perm)  # (k, channel) -> e3nn layout
         self.slot_width: int | None = None  # slots per row; None: chosen per graph (receiver_slots)
-        # a row's own tensor, out (K, c), against a slot's u (Q, c) and A (Q, K): the width trade-off
-        q = sum(d * p for d, p in zip(self.block_dims, self.block_paths))
-        self.row_cost = self.k * self.mul / (q * (self.mul + self.k))
+        # a row's own tensor, out (K, c), against a slot's u (Q, c) and A (Q_b, K_b) per group:
+        # the width trade-off
+        q = [d * p for d, p in zip(self.block_dims, self.block_paths)]
+        self.row_cost = self.k * self.mul / (sum(q) * self.mul + sum(qb * kb for qb, kb in zip(q, self.block_k)))
 
     def forward(self, node_feats, edge_attrs, tp_weights, edge_index):
         n, c = node_feats.shape[0], self.mul
@@ -70,13 +71,13 @@ class FusedConvolution(torch.nn.Module):
         x = node_feats.index_select(1, self.in_perm).reshape(n, self.d1, c).index_select(0, sender)
         w = tp_weights.reshape(-1, c).index_select(0, (slots.edge[:, None] * self.n_paths + self.path_order).reshape(-1))
         y = edge_attrs.index_select(0, slots.edge) * slots.valid[:, None].to(edge_attrs.dtype)
-        out = None
+        terms = []
         blocks = zip(torch.split(x, self.block_dims, 1), torch.split(w.reshape(n_slots, -1, c), self.block_paths, 1))
         for b, (xb, wb) in enumerate(blocks):
             u = (wb[:, :, None, :] * xb[:, None, :, :]).reshape(rows, -1, c)  # (rows, W·P_b·d_b, c)
-            a = torch.matmul(y, getattr(self, f"cg{b}").to(y.dtype)).reshape(rows, u.shape[1], self.k)
-            term = RowProduct.apply(a, u)  # (rows, K, c): Σ over the row's edges, the block's paths and m1
-            out = term if out is None else out + term
+            a = torch.matmul(y, getattr(self, f"cg{b}").to(y.dtype)).reshape(rows, u.shape[1], self.block_k[b])
+            terms.append(RowProduct.apply(a, u))  # (rows, K_b, c): Σ over the row's edges, the block's paths, m1
+        out = torch.cat(terms, 1) if len(terms) > 1 else terms[0]  # (rows, K, c), columns block by block
         if slots.owner is not None:  # atoms with several rows
             out = out.new_zeros((n, self.k, c)).index_add(0, slots.owner, out)
         return out.reshape(n, -1).index_select(1, self.out_perm)
@@ -189,28 +190,39 @@ class _PathTable:
         mul = tp.irreps_in1[0].mul
         self.d1 = tp.irreps_in1.dim // mul
         off2 = list(accumulate((ir.dim for _, ir in tp.irreps_in2), initial=0))
-        by_slot = sorted(range(len(tp.instructions)), key=lambda k: tp.instructions[k].i_out)
-        k_start = dict(zip(by_slot, accumulate((tp.irreps_out[tp.instructions[k].i_out].ir.dim for k in by_slot),
-                                               initial=0)))
-        self.k = sum(tp.irreps_out[ins.i_out].ir.dim for ins in tp.instructions)
         self.block_dims = [ir.dim for _, ir in tp.irreps_in1]
         blocks = [[k for k, ins in enumerate(tp.instructions) if ins.i_in1 == b] for b in range(len(tp.irreps_in1))]
         self.block_paths = [len(b) for b in blocks]
         self.path_order = [k for b in blocks for k in b]
+        out_dim = [tp.irreps_out[ins.i_out].ir.dim for ins in tp.instructions]
+        # columns k = (path, m3) in path_order: each block's columns are its own, contiguous
+        k_start = dict(zip(self.path_order, accumulate((out_dim[k] for k in self.path_order), initial=0)))
+        self.k = sum(out_dim)
+        self.block_k = [sum(out_dim[k] for k in b) for b in blocks]
         self.cg = []
         for b, paths in enumerate(blocks):
-            d_b = self.block_dims[b]
-            cg = torch.zeros(tp.irreps_in2.dim, len(paths), d_b, self.k, dtype=torch.float64)
+            d_b, first = self.block_dims[b], k_start[paths[0]] if paths else 0
+            cg = torch.zeros(tp.irreps_in2.dim, len(paths), d_b, self.block_k[b], dtype=torch.float64)
             for r, k in enumerate(paths):
                 ins = tp.instructions[k]
                 ir1, ir2, ir3 = tp.irreps_in1[ins.i_in1].ir, tp.irreps_in2[ins.i_in2].ir, tp.irreps_out[ins.i_out].ir
                 w3j = ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)  # (m1, m2, m3)
-                cg[off2[ins.i_in2] : off2[ins.i_in2] + ir2.dim, r, :, k_start[k] : k_start[k] + ir3.dim] = \
+                cg[off2[ins.i_in2] : off2[ins.i_in2] + ir2.dim, r, :, k_start[k] - first : k_start[k] - first + ir3.dim] = \
                     w3j.transpose(0, 1)
             self.cg.append(cg.reshape(tp.irreps_in2.dim, -1))
         self.in_perm = _channel_last(tp.irreps_in1)
-        # columns k run over the output slots in order, so (k, channel) -> e3nn is the inverse map
-        self.out_perm = torch.argsort(_channel_last(tp.irreps_out))
+        self.out_perm = _from_channel_last(tp, k_start, mul)
+
+
+def _from_channel_last(tp: o3.TensorProduct, k_start: dict, mul: int) -> torch.Tensor:
+    """For every e3nn output index, its entry in the (k, channel) layout of the fused product."""
+    slot_start = list(accumulate((m * ir.dim for m, ir in tp.irreps_out), initial=0))
+    perm = torch.empty(tp.irreps_out.dim, dtype=torch.long)
+    for k, ins in enumerate(tp.instructions):
+        dim = tp.irreps_out[ins.i_out].ir.dim
+        comp, ch = torch.arange(dim)[None, :], torch.arange(mul)[:, None]  # e3nn: (channel, component)
+        perm[slot_start[ins.i_out] + ch * dim + comp] = (k_start[k] + comp) * mul + ch
+    return perm
 
 
 def fuse_convolutions(model: torch.nn.Module) -> torch.nn.Module:

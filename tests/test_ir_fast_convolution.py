@@ -78,7 +78,7 @@ def test_receiver_slots_lay_edges_out_in_rows_of_one_atom():
     auto = receiver_slots(torch.repeat_interleave(torch.arange(24), torch.tensor(caffeine)), 24)
     assert auto.width < 23 and len(auto.edge) < 24 * 23 and int(auto.valid.sum()) == sum(caffeine)
     assert receiver_slots(torch.arange(9).repeat(8), 9).width == 8  # even degrees: one row each
-    # a cheap row (ef_small's second layer: K·c / (Q·(c + K)) = 1.39 slots) buys less padding
+    # a cheap row (about 1.4-1.6 slots: ef_small's second layer) buys less padding than a dear one (3.56: its first)
     paracetamol = torch.repeat_interleave(torch.arange(20), torch.tensor(
         [9, 10, 11, 11, 12, 12, 13, 13, 13, 14, 14, 14, 15, 16, 17, 17, 17, 18, 19, 19]))
     wide, narrow = receiver_slots(paracetamol, 20, row_cost=3.56), receiver_slots(paracetamol, 20, row_cost=1.39)
@@ -88,10 +88,14 @@ def test_receiver_slots_lay_edges_out_in_rows_of_one_atom():
 def test_each_convolution_weighs_a_row_against_a_slot_by_its_own_tensor_sizes():
     for block in model("ef_tiny").interactions:
         fused = FusedConvolution(block.conv_tp)
-        c, k = fused.mul, fused.k
-        q = sum(d * p for d, p in zip(fused.block_dims, fused.block_paths))
-        assert q == sum(block.conv_tp.irreps_in1[ins.i_in1].ir.dim for ins in block.conv_tp.instructions)
-        assert fused.row_cost == pytest.approx(k * c / (q * (c + k)))
+        tp, c, k = block.conv_tp, fused.mul, fused.k
+        q = [d * p for d, p in zip(fused.block_dims, fused.block_paths)]
+        assert sum(q) == sum(tp.irreps_in1[ins.i_in1].ir.dim for ins in tp.instructions)
+        # each input-irrep group produces only its own paths' output columns
+        assert fused.block_k == [sum(tp.irreps_out[ins.i_out].ir.dim for ins in tp.instructions if ins.i_in1 == b)
+                                 for b in range(len(tp.irreps_in1))] and sum(fused.block_k) == k
+        # a row's out (K, c) against a slot's u (Q, c) and A (Q_b, K_b) per group
+        assert fused.row_cost == pytest.approx(k * c / (sum(q) * c + sum(a * b for a, b in zip(q, fused.block_k))))
 
 
 def test_tensor_products_it_does_not_reproduce_are_refused_and_left_alone():
