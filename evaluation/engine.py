@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import mace.modules  # noqa: F401  (before e3nn, see training.models)
 import numpy as np
 import torch
-from mace4ir.evaluation.fast_contraction import contraction_form, fold_contractions
+from mace4ir.evaluation.fast_contraction import fold_contractions
 from mace4ir.evaluation.fast_convolution import fuse_convolutions
 from mace4ir.evaluation.fast_scatter import fast_scatter
 from mace4ir.evaluation.graphs import MoleculeGraph
@@ -148,8 +148,7 @@ class IREngine:
         starts, sizes = graph.ptr[:-1].tolist(), (graph.ptr[1:] - graph.ptr[:-1]).tolist()
         with torch.enable_grad():
             pos = positions.detach().requires_grad_(True)
-            with contraction_form(self.ef.model, "powers"):  # cheaper second derivatives
-                energy = self.energy(graph, pos)
+            energy = self.energy(graph, pos)
             (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=True)
             bases = self._hessian_bases(grad.detach(), pos.detach(), starts, sizes, symmetry)
             n_seeds = max(b.internal.shape[1] for b in bases)

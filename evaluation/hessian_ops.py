@@ -14,8 +14,8 @@ import torch
 
 class _RowLocal(torch.autograd.Function):
     """y = f(x) for a function whose rows are independent: y[..., :] depends on x[..., :] of
-    the same row only (all axes but the last are rows). ``evaluate(x)`` gives the values,
-    every row's Jacobian J (rows, m, L) and a function gy ↦ K = Σ_m gy_m ∇²y_m (rows, L, L).
+    the same row only (all axes but the last are rows). ``evaluate(x)`` gives the values and
+    two functions: () ↦ every row's Jacobian J (rows, m, L), gy ↦ K = Σ_m gy_m ∇²y_m (rows, L, L).
 
     A gradient is then Jᵀ·gy; a gradient taken with create_graph (the first half of a
     Hessian) is recorded as :class:`_JacobianTranspose` with K computed once, so every
@@ -24,9 +24,9 @@ class _RowLocal(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, evaluate):
-        y, jac, curvature = evaluate(x.detach())
+        y, jacobian, curvature = evaluate(x.detach())
         ctx.curvature = curvature
-        ctx.save_for_backward(x, jac)
+        ctx.save_for_backward(x, jacobian())
         return y
 
     @staticmethod
@@ -66,6 +66,9 @@ def _jt_times(jac: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
 
 
 def row_local(x: torch.Tensor, evaluate) -> torch.Tensor:
-    """y = f(x) for a row-wise function given by ``evaluate(x) -> (y, J, gy ↦ K)`` (see
-    :class:`_RowLocal`): exact first and second derivatives, each Hessian row cheap."""
-    return _RowLocal.apply(x, evaluate)
+    """y = f(x) for a row-wise function given by ``evaluate(x) -> (y, () ↦ J, gy ↦ K)`` (see
+    :class:`_RowLocal`): exact first and second derivatives, each Hessian row cheap. Without
+    a gradient to come (no grad mode, or x not requiring one) only the values are formed."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _RowLocal.apply(x, evaluate)
+    return evaluate(x)[0]

@@ -155,9 +155,9 @@ def test_contraction_form_applies_inside_the_block_only_and_gives_the_same_energ
     folded = [m for m in model.modules() if isinstance(m, FoldedContraction)]
     x = torch.randn((5, folded[0].original.num_features, 16), dtype=torch.float64)
     y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 1]), 4).double()
-    chain = folded[0](x, y)
-    with pytest.raises(RuntimeError), contraction_form(model, "powers"):
-        assert all(m.form == "powers" for m in folded)
-        torch.testing.assert_close(folded[0](x, y), chain, rtol=1e-12, atol=1e-12)
+    powers = folded[0](x, y)
+    with pytest.raises(RuntimeError), contraction_form(model, "chain"):
+        assert all(m.form == "chain" for m in folded)
+        torch.testing.assert_close(folded[0](x, y), powers, rtol=1e-12, atol=1e-12)
         raise RuntimeError("restored even when the block fails")
-    assert all(m.form == "chain" for m in folded)
+    assert all(m.form == "powers" for m in folded)
