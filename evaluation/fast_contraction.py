@@ -40,13 +40,13 @@ import contextlib
 import copy
 import functools
 import itertools
-import weakref
 from typing import NamedTuple
 
 import torch
 from mace.modules.symmetric_contraction import Contraction, SymmetricContraction
 
 from mace4ir.evaluation.hessian_ops import row_local
+from mace4ir.evaluation.last_tensor_cache import LastTensorCache
 from mace4ir.evaluation.powers_derivatives import PowersFold, powers_fold
 
 
@@ -62,13 +62,13 @@ class FoldedContraction(torch.nn.Module):
         self._u = {nu: contraction.U_tensors(nu).detach() for nu in self.body_orders}
         self._w = {nu: w.detach() for nu, w in zip(self.body_orders, weights)}
         self._folded: dict[tuple, list[torch.Tensor]] = {}
-        self._last_groups = None
+        # atoms grouped by element, remembered for the last y (the same tensor for every call on a graph)
+        self._groups = LastTensorCache(element_groups)
         self.m = self._u[1].reshape(-1, *self._u[1].shape[-2:]).shape[0]  # 2l+1 of the output irrep
         self.form = "powers"  # or "chain" (see the module docstring)
 
-    def __getstate__(self):  # copy/pickle without the caches (a weakref cannot be pickled)
-        state = super().__getstate__()
-        return {**state, "_folded": {}, "_last_groups": None}
+    def __getstate__(self):  # copy/pickle without the folded tensors
+        return {**super().__getstate__(), "_folded": {}}
 
     def _fold(self, element: int, like: torch.Tensor) -> list[torch.Tensor]:
         """Per-element weights folded into U, laid out for :meth:`_contract`.
@@ -128,25 +128,6 @@ class FoldedContraction(torch.nn.Module):
         folded = [self._powers(e, x) for e in groups[2]]
         return contract_powers(x, groups, folded, self.body_orders[0], self.m).reshape(x.shape[0], -1)
 
-    def _groups(self, y: torch.Tensor):
-        """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot.
-
-        Remembered for the last ``y`` seen (the engine passes the same tensor for every
-        call on a graph), so MD steps and Hessian rows do not regroup.
-        """
-        last = self._last_groups
-        if last is not None and last[0]() is y and last[1] == y._version:
-            return last[2]
-        element = y.argmax(dim=1)
-        if not torch.equal(torch.nn.functional.one_hot(element, y.shape[1]).to(y.dtype), y):
-            groups = None
-        else:
-            order = torch.argsort(element, stable=True)
-            elements, counts = torch.unique_consecutive(element[order], return_counts=True)
-            groups = (order, torch.argsort(order), elements.tolist(), counts.tolist())
-        self._last_groups = (weakref.ref(y), y._version, groups)
-        return groups
-
     @staticmethod
     def _contract(x: torch.Tensor, folded: list[torch.Tensor], correlation: int) -> torch.Tensor:
         """x (n, c, L) of one element -> (n, c, m): one bmm for the top two body orders, then
@@ -159,6 +140,16 @@ class FoldedContraction(torch.nn.Module):
             if k + 1 < len(folded):
                 t = t + folded[k + 1][:, None]
         return t.transpose(0, 1)
+
+
+def element_groups(y: torch.Tensor):
+    """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot."""
+    element = y.argmax(dim=1)
+    if not torch.equal(torch.nn.functional.one_hot(element, y.shape[1]).to(y.dtype), y):
+        return None
+    order = torch.argsort(element, stable=True)
+    elements, counts = torch.unique_consecutive(element[order], return_counts=True)
+    return order, torch.argsort(order), elements.tolist(), counts.tolist()
 
 
 def contract_powers(x: torch.Tensor, groups, folded: list[PowersFold], correlation: int, m: int) -> torch.Tensor:

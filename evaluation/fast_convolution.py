@@ -37,6 +37,8 @@ import mace.modules  # noqa: F401  (before e3nn, see training.models)
 import torch
 from e3nn import o3
 
+from mace4ir.evaluation.last_tensor_cache import LastTensorCache
+
 
 class FusedConvolution(torch.nn.Module):
     """Drop-in for a block's ``conv_tp`` + ``scatter_sum``: ``forward(x, Y, w, edge_index) -> (n, dim_out)``."""
@@ -57,6 +59,7 @@ class FusedConvolution(torch.nn.Module):
         self.register_buffer("in_perm", p.in_perm)  # e3nn layout -> (m1, channel)
         self.register_buffer("out_perm", p.out_perm)  # (k, channel) -> e3nn layout
         self.slot_width: int | None = None  # slots per row; None: chosen per graph (receiver_slots)
+        self._slots = LastTensorCache(_edge_slots)  # the layout depends on the edge list only
         # a row's own tensor, out (K, c), against a slot's u (Q, c) and A (Q_b, K_b) per group:
         # the width trade-off
         q = [d * p for d, p in zip(self.block_dims, self.block_paths)]
@@ -64,7 +67,7 @@ class FusedConvolution(torch.nn.Module):
 
     def forward(self, node_feats, edge_attrs, tp_weights, edge_index):
         n, c = node_feats.shape[0], self.mul
-        slots = receiver_slots(edge_index[1], n, self.slot_width, self.row_cost)
+        slots = self._slots(edge_index, n, self.slot_width, self.row_cost)
         n_slots = slots.edge.shape[0]
         rows = n_slots // slots.width
         sender = edge_index[0].index_select(0, slots.edge)
@@ -117,6 +120,10 @@ class Slots(NamedTuple):
 
 
 ROW_COST = 2.0  # default cost of a row's own tensors in slots, for choosing the width
+
+
+def _edge_slots(edge_index: torch.Tensor, n_nodes: int, width: int | None, row_cost: float) -> Slots:
+    return receiver_slots(edge_index[1], n_nodes, width, row_cost)
 
 
 def receiver_slots(receivers: torch.Tensor, n_nodes: int, width: int | None = None,

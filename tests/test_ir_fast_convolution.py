@@ -9,6 +9,7 @@ import torch
 from mace.tools.scatter import scatter_sum  # before e3nn (see training.models)
 from e3nn import o3
 from mace4ir.evaluation.fast_convolution import FusedConvolution, fuse_convolutions, receiver_slots
+from mace4ir.evaluation.last_tensor_cache import LastTensorCache
 from ir_helpers import tiny_model
 
 
@@ -162,3 +163,18 @@ def test_vmapped_hessian_rows_through_fused_models_equal_one_at_a_time():
     graph, pos = engine.graph(mols, static=True), engine.positions(mols)
     for one, batched in zip(engine.hessians(graph, pos, chunk=1), engine.hessians(graph, pos, chunk=5)):
         torch.testing.assert_close(torch.as_tensor(batched), torch.as_tensor(one), rtol=1e-10, atol=1e-10)
+
+
+def test_the_edge_layout_is_computed_once_per_edge_list_and_again_when_it_changes():
+    calls = []
+    cache = LastTensorCache(lambda t, n: calls.append(n) or t.sum() * n)
+    edges = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    assert cache(edges, 3) == cache(edges, 3) == 18 and calls == [3]  # same tensor, same arguments
+    assert cache(edges, 2) == 12 and calls == [3, 2]  # other arguments
+    assert cache(edges.clone(), 2) == 12 and len(calls) == 3  # another tensor (a rebuilt neighbour list)
+    edges[0, 0] = 5  # changed in place
+    assert cache(edges, 2) == 22 and len(calls) == 4
+    assert pickle.loads(pickle.dumps(LastTensorCache(len)))._last is None
+    fused = FusedConvolution(model("ef_tiny").interactions[1].conv_tp)
+    copied = pickle.loads(pickle.dumps(fused))  # a fused model still pickles, its cache left behind
+    assert copied._slots._last is None and copied._slots.fn is fused._slots.fn
