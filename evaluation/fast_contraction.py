@@ -100,9 +100,12 @@ class FoldedContraction(torch.nn.Module):
         """G with its derivative coefficients (:mod:`.powers_derivatives`), cached per element."""
         key = ("powers", element, like.dtype, like.device)
         if key not in self._folded:
-            self._folded[key] = powers_fold(self._fold_powers(element, like), self._u[1].shape[-2],
-                                            self.body_orders[0] - 1)
+            self._folded[key] = self._with_derivatives(self._fold_powers(element, like))
         return self._folded[key]
+
+    def _with_derivatives(self, g: torch.Tensor) -> PowersFold:
+        """G (c, rows, ··L) of this contraction's body orders with its Jacobian and curvature coefficients."""
+        return powers_fold(g, self._u[1].shape[-2], self.body_orders[0] - 1)
 
     def _weighted_u(self, element: int, like: torch.Tensor) -> list[torch.Tensor]:
         """Σ_k U_ν[m, i1…iν, k] W_ν[element, k, c] as (c, m, L^ν), for ν = corr … 1."""
@@ -226,10 +229,9 @@ class FoldedSymmetricContraction(torch.nn.Module):
     def _fold(self, element: int, like: torch.Tensor) -> PowersFold:
         key = (element, like.dtype, like.device)
         if key not in self._folded:
-            first = self.contractions[0]
             per_irrep = [c._fold_powers(element, like) for c in self.contractions]
-            self._folded[key] = powers_fold(torch.cat(per_irrep, 2).contiguous(),  # (c, rows, Σ m_i·L)
-                                            first._u[1].shape[-2], first.body_orders[0] - 1)
+            # the contractions share body orders and L (accepts), so the first's tables serve all
+            self._folded[key] = self.contractions[0]._with_derivatives(torch.cat(per_irrep, 2).contiguous())
         return self._folded[key]
 
     @staticmethod

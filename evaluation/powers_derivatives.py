@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections import Counter
 from typing import NamedTuple
 
@@ -54,40 +55,38 @@ def derivative_tables(n_ell: int, degree: int) -> _Tables:
     """The fixed maps from G's coefficients to J's and K's (see the module docstring)."""
     order = monomial_order(n_ell, degree)
     index = {t: k for k, t in enumerate(order)}
-    n_low = len(order) - len(list(itertools.combinations_with_replacement(range(n_ell), degree)))
+    n_low = len(order) - math.comb(n_ell + degree - 1, degree)  # all but the top degree
     low_start = len(order) - n_low
     jac, curv = [], []  # (source, target, coefficient)
     for r, nu in enumerate(order):
         for i in range(n_ell):
             mu = Counter(nu + (i,))
             for j, mj in mu.items():
-                rho = _without(mu, j)
-                jac.append((r * n_ell + i, index[rho] * n_ell + j, mj))
-                for l, ml in _without_counts(mu, j).items():
-                    sigma = _without(_without_counts(mu, j), l)
+                rest = _without(mu, j)  # μ - e_j
+                jac.append((r * n_ell + i, index[_sorted(rest)] * n_ell + j, mj))
+                for l, ml in rest.items():
+                    sigma = _sorted(_without(rest, l))
                     target = ((index[sigma] - low_start) * n_ell + j) * n_ell + l
                     curv.append((r * n_ell + i, target, mj * ml))
     size = len(order) * n_ell
     return _Tables(_sparse(jac, (size, size)), _sparse(curv, (size, n_low * n_ell * n_ell)), n_low)
 
 
-def _without_counts(mu: Counter, j: int) -> Counter:
+def _without(mu: Counter, j: int) -> Counter:
+    """The exponents of x^μ / x_j (μ_j > 0)."""
     rest = Counter(mu)
     rest[j] -= 1
     return +rest  # drops zero counts
 
 
-def _without(mu: Counter, j: int) -> tuple[int, ...]:
-    return tuple(sorted(_without_counts(mu, j).elements()))
+def _sorted(mu: Counter) -> tuple[int, ...]:
+    return tuple(sorted(mu.elements()))
 
 
 def _sparse(entries, shape) -> torch.Tensor:
-    if not entries:
-        return torch.sparse_coo_tensor(torch.zeros((2, 0), dtype=torch.long), torch.zeros(0), shape,
-                                       check_invariants=True).coalesce()
-    src, dst, coef = zip(*entries)
-    return torch.sparse_coo_tensor(torch.tensor([src, dst]), torch.tensor(coef, dtype=torch.float64), shape,
-                                   check_invariants=True).coalesce()
+    index = torch.tensor([(src, dst) for src, dst, _ in entries], dtype=torch.long).reshape(-1, 2).t()
+    coef = torch.tensor([c for _, _, c in entries], dtype=torch.float64)
+    return torch.sparse_coo_tensor(index, coef, shape, check_invariants=True).coalesce()
 
 
 def powers_fold(g: torch.Tensor, n_ell: int, degree: int) -> PowersFold:
