@@ -24,7 +24,7 @@ def anchor(molecules, structures) -> float:
     from ase.optimize import BFGS
     from ase.vibrations import Infrared
 
-    from mace4ir.evaluation.xtb import xtb_calculator
+    from mace4ir.evaluation.calculators.xtb import xtb_calculator
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +40,7 @@ def anchor(molecules, structures) -> float:
 
 
 def ours(suite, molecules, workers: int) -> float:
-    from mace4ir.evaluation.bench_runner import BenchOptions, run_suite
+    from mace4ir.evaluation.suites.runner import BenchOptions, run_suite
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,8 +55,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from mace4ir.evaluation.bench_structures import resolve_structures
-    from mace4ir.evaluation.suites import load_suite
+    from mace4ir.evaluation.suites.structures import resolve_structures
+    from mace4ir.evaluation.suites.suite_files import load_suite
 
     suite = load_suite(args.suite)
     molecules = suite.select(limit=args.limit)

@@ -136,11 +136,14 @@ def main() -> None:
     import logging
 
     import torch
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
     from mace4ir.evaluation import MaceIRCalculator, load_molecule
 
-    logging.getLogger("mace4ir.evaluation.harmonic").setLevel(logging.ERROR)  # untrained: imaginary modes
-    from mace4ir.evaluation.toy_models import untrained_pair
+    logging.getLogger("mace4ir.evaluation.harmonic.calculation").setLevel(logging.ERROR)  # untrained: imaginary modes
+    import sys
+    
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # shared with the tests
+    from untrained_models import untrained_pair
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     names = args.molecules or (["ethanol", "toluene"] if args.optimize else

@@ -29,14 +29,14 @@ from mace.data import HDF5Dataset, config_from_atoms  # noqa: E402
 from mace.data.utils import save_configurations_as_HDF5  # noqa: E402
 from mace.tools import AtomicNumberTable, torch_geometric  # noqa: E402
 
-from mace4ir.data_prep.prepared import load_manifest  # noqa: E402
-from mace4ir.data_prep.records import record_to_atoms  # noqa: E402
-from mace4ir.training.datasets import LoaderOptions, TrainData  # noqa: E402
-from mace4ir.training.graphs import GraphBuilder  # noqa: E402
+from mace4ir.data_prep.prepared.reader import load_manifest  # noqa: E402
+from mace4ir.data_prep.prepared.records import record_to_atoms  # noqa: E402
+from mace4ir.training.data.loaders import LoaderOptions, TrainData  # noqa: E402
+from mace4ir.training.data.record_graphs import GraphBuilder  # noqa: E402
 
 
 def sample_prepared(root: Path) -> Path:
-    from mace4ir.data_prep.pipeline import PrepOptions, prepare
+    from mace4ir.data_prep.pipeline.prepare import PrepOptions, prepare
     from mace4ir.data_prep.sample import write_sample
 
     write_sample(root / "qcml", n_records=600, seed=1)

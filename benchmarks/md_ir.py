@@ -34,8 +34,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 def load_pair(args):
     from mace4ir.evaluation import MaceIRCalculator
-    from mace4ir.evaluation.calculator import load_model_handle
-    from mace4ir.evaluation.toy_models import untrained_pair
+    from mace4ir.evaluation.calculators.mace_ir import load_model_handle
+    import sys
+    
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # shared with the tests
+    from untrained_models import untrained_pair
 
     if Path(args.ef).exists():
         ef = load_model_handle(args.ef, "ef", args.trust_pickle, args.device)
@@ -101,7 +104,7 @@ def spectrum_on_grid(res, grid):
 def time_to_spectrum(atoms, args, provider_factory):
     import numpy as np
     from mace4ir.evaluation import md_ir
-    from mace4ir.evaluation.metrics import pearson
+    from mace4ir.evaluation.spectra.metrics import pearson
 
     grid = np.arange(400.0, 4000.0, 2.0)
     start = time.perf_counter()
@@ -126,7 +129,7 @@ def time_to_spectrum(atoms, args, provider_factory):
 
 def harmonic_factory(atoms):
     from mace4ir.evaluation import harmonic_ir, xtb_calculator
-    from mace4ir.evaluation.providers import HarmonicProvider
+    from mace4ir.evaluation.md.providers import HarmonicProvider
 
     res = harmonic_ir(atoms, xtb_calculator(), fmax=1e-4)
     return res.atoms, lambda: HarmonicProvider.from_result(res)

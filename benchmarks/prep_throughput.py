@@ -49,9 +49,9 @@ TARGET_MINUTES = 30.0
 
 def replicate_sample(base_dir: Path, out: Path, n_records: int, shard_records: int, seed: int = 0) -> None:
     """A QCML-format directory of ``n_records`` made from perturbed copies of the base sample."""
-    from mace4ir.data_prep import qcml_format as fmt
-    from mace4ir.data_prep.example_proto import decode_example
-    from mace4ir.data_prep.tfrecord import iter_tfrecord
+    from mace4ir.data_prep.qcml import layout as fmt
+    from mace4ir.data_prep.qcml.example_proto import decode_example
+    from mace4ir.data_prep.qcml.tfrecord import iter_tfrecord
 
     rows = []
     streams = [
@@ -125,7 +125,7 @@ def run(args) -> dict:
     prep_cmd = [sys.executable, "-m", "mace4ir.cli", "prep", "--source", str(source), "--out", str(prepared),
                 "--val-size", str(n_val), "--test-size", str(n_test), "--subsets", "1000",
                 "--shard-size", "10000", "--workers", str(args.workers), "--no-progress"]
-    prep_import = timed([sys.executable, "-c", "import mace4ir.cli, mace4ir.data_prep.pipeline, matplotlib.figure"], env)
+    prep_import = timed([sys.executable, "-c", "import mace4ir.cli, mace4ir.data_prep.pipeline.prepare, matplotlib.figure"], env)
     print("running mace4ir prep ...", flush=True)
     prep = timed(prep_cmd, env)
     manifest = json.loads((prepared / "manifest.json").read_text())

@@ -44,8 +44,8 @@ def make_release(work: Path, model: str) -> tuple[Path, Path, Path]:
     from release_helpers import make_run  # noqa: E402  (tiny made-up manifest, random weights)
 
     from mace4ir.release.export import ExportOptions, export_release
-    from mace4ir.training.model_io import load_model, save_model
-    from mace4ir.training.models import build_model, load_model_config, model_spec
+    from mace4ir.training.models.weights_io import load_model, save_model
+    from mace4ir.training.models.build import build_model, load_model_config, model_spec
 
     ef_run, d_run = make_run(work, "ef"), make_run(work, "dipole")
     if model != "ef_tiny":  # replace the EF model by the requested size

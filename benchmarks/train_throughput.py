@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def our_run(data: Path, out: Path, model: str, precision: str, epochs: int, batch: int, device: str,
             extra: tuple = ()) -> float:
     """Seconds per epoch of ``mace4ir train`` (from its metrics log)."""
-    from mace4ir.training.metrics_log import read_rows
+    from mace4ir.training.loop.metrics_log import read_rows
 
     cmd = [sys.executable, "-m", "mace4ir.cli", "train", "--data", str(data), "--out", str(out), "--model", model,
            "--precision", precision, "--max-epochs", str(epochs), "--batch-size", str(batch), "--num-workers", "0",
@@ -58,7 +58,7 @@ def _run(cmd: list[str], cwd=None) -> None:
 def write_xyz(data: Path, split: str, path: Path) -> int:
     from ase.io import write
 
-    from mace4ir.data_prep.prepared import open_split
+    from mace4ir.data_prep.prepared.reader import open_split
 
     frames = []
     for atoms in open_split(data, split):
@@ -74,8 +74,8 @@ def mace_flags(model: str, precision: str, data: Path) -> list[str]:
     import mace.modules  # noqa: F401  (before e3nn)
     from e3nn import o3
 
-    from mace4ir.data_prep.prepared import load_manifest
-    from mace4ir.training.models import load_model_config, model_spec
+    from mace4ir.data_prep.prepared.reader import load_manifest
+    from mace4ir.training.models.build import load_model_config, model_spec
 
     spec = model_spec(load_model_config(model, precision), load_manifest(data))
     a = spec["architecture"]
@@ -137,7 +137,7 @@ def gpu_part(args) -> None:
 
     has_cueq = importlib.util.find_spec("cuequivariance_torch") is not None
     tmp = Path(tempfile.mkdtemp(prefix="m4r_gpubench_"))
-    from mace4ir.data_prep.prepared import load_manifest
+    from mace4ir.data_prep.prepared.reader import load_manifest
 
     n_train = load_manifest(args.data)["splits"]["train"]["count"]
     results = {}

@@ -1,27 +1,28 @@
 """Stage 1: QCML -> filtered, split, sharded LMDB + WebDataset with a manifest.
 
-Main entry points: :func:`write_sample` (QCML-format GFN2-xTB sample),
-:func:`prepare` with :class:`PrepOptions`, and the readers :func:`open_split`,
-:func:`open_records`, :func:`load_manifest`.
+Main entry points: :func:`write_sample` (QCML-format GFN2-xTB sample), :func:`prepare`
+with :class:`PrepOptions`, and the readers :func:`open_split`, :func:`open_records`,
+:func:`load_manifest`, :func:`verify`.
+
+Subpackages: ``qcml`` (reading and writing the QCML TFDS format), ``pipeline`` (the
+``prepare`` job: scan, filter, split, write shards, manifest), ``prepared`` (the
+output format: records, shards, readers, index, verification).
 """
 
-from mace4ir.data_prep.prepared import load_manifest, open_records, open_split
+from mace4ir.lazy import lazy_exports
 
-_LAZY = {
-    "PrepOptions": "mace4ir.data_prep.pipeline",
-    "prepare": "mace4ir.data_prep.pipeline",
-    "write_sample": "mace4ir.data_prep.sample",
-    "SAMPLE_MOLECULES": "mace4ir.data_prep.sample",
-    "verify": "mace4ir.data_prep.verify",
-}
-
-
-def __getattr__(name):  # keep `import mace4ir.data_prep` cheap
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(name)
-
-
-__all__ = ["load_manifest", "open_records", "open_split", *_LAZY]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "load_manifest": "data_prep.prepared.reader",
+        "open_records": "data_prep.prepared.reader",
+        "open_split": "data_prep.prepared.reader",
+        "PrepOptions": "data_prep.pipeline.prepare",
+        "prepare": "data_prep.pipeline.prepare",
+        "write_sample": "data_prep.sample",
+        "SAMPLE_MOLECULES": "data_prep.sample",
+        "verify": "data_prep.prepared.verify",
+    },
+)
+__all__ = ["load_manifest", "open_records", "open_split", "PrepOptions", "prepare", "write_sample",
+           "SAMPLE_MOLECULES", "verify"]

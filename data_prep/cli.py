@@ -122,8 +122,8 @@ CLI_TO_OPTION = {
 
 def prep_options(args):
     """PrepOptions from the YAML config overridden by the command-line flags."""
-    from mace4ir.data_prep.errors import ConfigError
-    from mace4ir.data_prep.pipeline import PrepOptions
+    from mace4ir.errors import ConfigError
+    from mace4ir.data_prep.pipeline.prepare import PrepOptions
 
     if not args.source or not args.out:
         raise ConfigError("mace4ir prep needs --source and --out (or: mace4ir prep verify OUT)")
@@ -133,14 +133,14 @@ def prep_options(args):
 
 
 def run_prep(args) -> int:
-    from mace4ir.data_prep.pipeline import prepare
+    from mace4ir.data_prep.pipeline.prepare import prepare
 
     prepare(prep_options(args), stage=args.stage, part=args.part)
     return 0
 
 
 def run_verify(args) -> int:
-    from mace4ir.data_prep.verify import verify
+    from mace4ir.data_prep.prepared.verify import verify
 
     verify(args.prepared, deep=args.deep, progress=True)
     return 0

@@ -32,9 +32,9 @@ import numpy as np
 from ase import Atoms, units
 from ase.data import atomic_masses
 
-from mace4ir.data_prep import qcml_format as fmt
-from mace4ir.data_prep.errors import Mace4irError
-from mace4ir.data_prep.smiles import embed_smiles
+from mace4ir.data_prep.qcml import layout as fmt
+from mace4ir.errors import Mace4irError
+from mace4ir.smiles import embed_smiles
 
 log = logging.getLogger(__name__)
 

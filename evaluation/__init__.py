@@ -1,42 +1,36 @@
 """Stage 3: test-set errors, harmonic and MD IR spectra, spectral metrics, benchmark suites.
 
-The IR engine's public names are imported lazily (torch and mace load only when
-used), so ``import mace4ir.evaluation`` stays cheap for the CLI.
+Public names are imported on first use (torch and mace load only when needed), so
+``import mace4ir.evaluation`` stays cheap for the CLI.
+
+Subpackages: ``calculators`` (the ASE calculators users get: MACE pair, GFN2-xTB, from
+releases), ``engine`` (batched torch evaluation, Hessians, APTs; ``engine/kernels`` its
+fast inference forms), ``harmonic``, ``md``, ``spectra`` (broadening, metrics, JCAMP,
+plots) and ``suites`` (scripted benchmark suites, consumers of the rest).
 """
 
-from __future__ import annotations
-
-import importlib
+from mace4ir.lazy import lazy_exports
 
 _EXPORTS = {
-    "MaceIRCalculator": "calculator",
-    "load_model_handle": "calculator",
-    "xtb_calculator": "xtb",
-    "harmonic_ir": "harmonic",
-    "harmonic_ir_many": "harmonic",
-    "HarmonicResult": "harmonic",
-    "broaden": "broadening",
-    "ir_spectrum_from_dipoles": "autocorrelation",
-    "replica_spectra": "autocorrelation",
-    "md_ir": "md",
-    "MDOptions": "md",
-    "MDResult": "md",
-    "SpectrumResult": "autocorrelation",
-    "HarmonicProvider": "providers",
-    "read_jcamp": "experimental",
+    "MaceIRCalculator": "evaluation.calculators.mace_ir",
+    "load_model_handle": "evaluation.calculators.mace_ir",
+    "xtb_calculator": "evaluation.calculators.xtb",
+    "harmonic_ir": "evaluation.harmonic.calculation",
+    "harmonic_ir_many": "evaluation.harmonic.calculation",
+    "HarmonicResult": "evaluation.harmonic.calculation",
+    "broaden": "evaluation.spectra.broadening",
+    "ir_spectrum_from_dipoles": "evaluation.md.autocorrelation",
+    "replica_spectra": "evaluation.md.autocorrelation",
+    "SpectrumResult": "evaluation.md.autocorrelation",
+    "md_ir": "evaluation.md.simulation",
+    "MDOptions": "evaluation.md.simulation",
+    "MDResult": "evaluation.md.simulation",
+    "HarmonicProvider": "evaluation.md.providers",
+    "read_jcamp": "evaluation.spectra.experimental",
     "load_molecule": "molecules",
-    "metrics": None,
-    "molecules": None,
-    "plots": None,
+    "metrics": "evaluation.spectra.metrics",
+    "molecules": "molecules",
+    "plots": "evaluation.spectra.plots",
 }
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mace4ir.evaluation' has no attribute {name!r}")
-    module = importlib.import_module(f"mace4ir.evaluation.{_EXPORTS[name] or name}")
-    value = module if _EXPORTS[name] is None else getattr(module, name)
-    globals()[name] = value
-    return value

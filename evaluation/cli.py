@@ -1,19 +1,11 @@
-"""CLI registration for the evaluation stage: ``mace4ir ir ...`` (IR engine) and, when present,
-the benchmark-suite commands of :mod:`mace4ir.evaluation.bench_cli`."""
+"""The evaluation stage's commands: ``mace4ir ir ...`` and the benchmark-suite commands."""
 
 from __future__ import annotations
 
-import importlib
-
-_PARTS = ("mace4ir.evaluation.ir_cli", "mace4ir.evaluation.bench_cli")
+from mace4ir.evaluation import ir_commands
+from mace4ir.evaluation.suites import commands as suite_commands
 
 
 def register(subparsers) -> None:
-    for name in _PARTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(subparsers)
+    ir_commands.register(subparsers)
+    suite_commands.register(subparsers)

@@ -1,12 +1,20 @@
-"""Stage 4: export, model card, push to and load from the Hugging Face Hub, and the demo.
+"""Stage 4: export, model card, push to the Hugging Face Hub.
 
-``mace4ir.release.load`` (also ``mace4ir.load``) returns a released model pair as one
-ASE calculator; heavy imports happen on the first call.
+``mace4ir.release.load`` (also ``mace4ir.load``) opens a release as one ASE calculator;
+reading releases lives with the calculators (:mod:`mace4ir.evaluation.calculators.release`)
+so that evaluation and fine-tuning need no later stage.
 """
 
+from mace4ir.lazy import lazy_exports
 
-def load(repo_id_or_path, revision=None, trust_pickle=False, device="cpu", **kwargs):
-    """See :func:`mace4ir.release.loader.load`."""
-    from mace4ir.release.loader import load as _load
-
-    return _load(repo_id_or_path, revision=revision, trust_pickle=trust_pickle, device=device, **kwargs)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "load": "evaluation.calculators.release",
+        "export_release": "release.export",
+        "ExportOptions": "release.export",
+        "push_release": "release.push",
+        "PushOptions": "release.push",
+    },
+)
+__all__ = ["load", "export_release", "ExportOptions", "push_release", "PushOptions"]

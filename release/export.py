@@ -1,6 +1,6 @@
 """Export a trained MACE-EF + MACE-D pair as a release folder.
 
-Weights and specs are re-saved through :mod:`mace4ir.training.model_io` (safetensors +
+Weights and specs are re-saved through :mod:`mace4ir.training.models.weights_io` (safetensors +
 JSON, no pickle); metrics come from each run's ``test_errors.json``: as in the paper's
 workflow a model is released only after it was evaluated (``allow_missing_metrics``
 overrides this). The folder is built under a temporary name and renamed at the end, so
@@ -23,11 +23,12 @@ from pathlib import Path
 import yaml
 
 from mace4ir import __version__
-from mace4ir.data_prep.errors import Mace4irError
-from mace4ir.release.checksums import write_checksums
-from mace4ir.release.layout import (
+from mace4ir.errors import Mace4irError
+from mace4ir.checksums import write_checksums
+from mace4ir.training.models.release_layout import (
     FORMAT_NAME, FORMAT_VERSION, MODEL_CARD, MODEL_STEMS, RELEASE_CONFIG, TORCHSCRIPT_SUFFIX,
 )
+from mace4ir.training.models.weights_io import check_kind, load_model, require_model, run_dir, save_model
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ UNITS = {
     "metrics_dipole": "meÅ (milli e·Å)",
 }
 TEST_ERRORS = "test_errors.json"
-BEST_MODEL = "best_model"
 
 
 @dataclass
@@ -54,17 +54,6 @@ class ExportOptions:
     model_name: str = "mace4ir"
     repo_id: str | None = None    # used in the model card's loading example
     dataset_ids: list[str] | None = None  # Hub dataset ids for the card's `datasets:` metadata
-
-
-def model_stem(path: Path) -> Path:
-    """A training RUN dir means its best (EMA) model; anything else is a model_io stem."""
-    path = Path(path)
-    return path / BEST_MODEL if path.is_dir() else path
-
-
-def run_dir(path: Path) -> Path:
-    path = Path(path)
-    return path if path.is_dir() else path.parent
 
 
 def read_test_errors(path: Path, kind: str, allow_missing: bool) -> dict | None:
@@ -227,21 +216,9 @@ def export_torchscript(model, path: Path) -> str:
         return f"failed ({reason})"
 
 
-def check_kind(path: Path, kind: str) -> None:
-    """Cheap check of the spec JSON before anything is loaded (swapped --ef/--dipole)."""
-    spec_file = model_stem(path).with_suffix(".json")
-    if not spec_file.is_file():
-        raise Mace4irError(f"{path}: not a training RUN dir or model stem ({spec_file} not found)")
-    found = json.loads(spec_file.read_text()).get("kind")
-    if found != kind:
-        raise Mace4irError(f"{spec_file}: expected a {kind!r} model, found kind {found!r} (swapped --ef/--dipole?)")
-
-
 def load_run_model(path: Path, kind: str):
-    from mace4ir.training.model_io import load_model
-
     check_kind(path, kind)
-    return load_model(model_stem(path))
+    return load_model(require_model(path))
 
 
 def prepare_out(out: Path, overwrite: bool) -> Path:
@@ -255,10 +232,10 @@ def prepare_out(out: Path, overwrite: bool) -> Path:
 def export_release(opts: ExportOptions) -> Path:
     """Write the release folder ``opts.out``; returns its path."""
     from mace4ir.release.model_card import render_model_card
-    from mace4ir.training.model_io import save_model
 
-    check_kind(opts.ef, "ef")
-    check_kind(opts.dipole, "dipole")
+    for path, kind in ((opts.ef, "ef"), (opts.dipole, "dipole")):
+        require_model(path)
+        check_kind(path, kind)
     metrics = collect_metrics(opts)
     config = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_name": opts.model_name,

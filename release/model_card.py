@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from mace4ir.release.layout import CHECKSUM_FILE, MODEL_STEMS, RELEASE_CONFIG
+from mace4ir.training.models.release_layout import CHECKSUM_FILE, MODEL_STEMS, RELEASE_CONFIG
 
 TAGS = ["mace", "mace-torch", "mace4ir", "interatomic-potential", "machine-learning-potential",
         "infrared-spectroscopy", "ir-spectra", "dipole-moment", "chemistry", "molecules",
@@ -164,7 +164,7 @@ pip install mace4ir            # or: pip install -e . in a checkout of the proje
 ```python
 import mace4ir
 from mace4ir.evaluation import harmonic_ir
-from mace4ir.evaluation.molecules import load_molecule
+from mace4ir.molecules import load_molecule
 
 calc = mace4ir.load("{target}")            # verifies {CHECKSUM_FILE}; no pickle is loaded
 atoms = load_molecule("CCO")                # SMILES or any ASE-readable file

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from mace4ir.data_prep.errors import Mace4irError
-from mace4ir.release.checksums import verify_checksums
-from mace4ir.release.layout import RELEASE_CONFIG, is_release_file
+from mace4ir.errors import Mace4irError
+from mace4ir.checksums import verify_checksums
+from mace4ir.training.models.release_layout import RELEASE_CONFIG, is_release_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,7 +5,7 @@ Kept in a light module (no pytest, no test fixtures) so that each spawned worker
 
 import os
 
-from mace4ir.evaluation.bench_compute import compute_molecule
+from mace4ir.evaluation.suites.compute import compute_molecule
 
 
 def crash_on_ammonia(atoms, calc, kind, settings, workdir=None):

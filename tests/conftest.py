@@ -29,7 +29,7 @@ def qcml_sample(tmp_path_factory):
 @pytest.fixture(scope="session")
 def prepared_sample(qcml_sample, tmp_path_factory):
     """Path of a prepared directory (LMDB + WebDataset, manifest.json) from ``qcml_sample``."""
-    from mace4ir.data_prep.pipeline import PrepOptions, prepare
+    from mace4ir.data_prep.pipeline.prepare import PrepOptions, prepare
 
     out = tmp_path_factory.mktemp("prepared")
     prepare(

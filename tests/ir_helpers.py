@@ -1,8 +1,8 @@
 """Helpers for the IR engine's tests: small untrained mace-torch models in float64."""
 
 import torch
-from mace4ir.evaluation.toy_models import made_up_manifest
-from mace4ir.training.models import build_model, load_model_config, model_spec
+from untrained_models import made_up_manifest
+from mace4ir.training.models.build import build_model, load_model_config, model_spec
 
 
 def tiny_model(config: str, seed: int = 0, elements=(1, 6, 7, 8), **architecture):

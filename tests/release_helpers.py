@@ -34,8 +34,8 @@ ERRORS = {
 def make_run(root: Path, kind: str, with_errors: bool = True, seed: int = 0) -> Path:
     import torch
 
-    from mace4ir.training.model_io import save_model
-    from mace4ir.training.models import build_model, load_model_config, model_spec
+    from mace4ir.training.models.weights_io import save_model
+    from mace4ir.training.models.build import build_model, load_model_config, model_spec
 
     data = root / "prepared"
     data.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def predictions(calc) -> list[tuple]:
 
 @pytest.fixture(scope="session")
 def release_run_calculator(release_runs):
-    from mace4ir.evaluation.calculator import MaceIRCalculator
+    from mace4ir.evaluation.calculators.mace_ir import MaceIRCalculator
 
     return MaceIRCalculator.from_paths(*release_runs)
 

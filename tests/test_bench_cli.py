@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mace4ir.cli import main
-from mace4ir.evaluation.bench_compare import spectral_metrics
-from mace4ir.evaluation.bench_store import ResultStore
+from mace4ir.evaluation.suites.compare import spectral_metrics
+from mace4ir.evaluation.suites.store import ResultStore
 
 NIST_FEW = "water,methanol,carbon_dioxide"
 
@@ -51,7 +51,7 @@ def test_nist_suite_end_to_end_with_xtb(xtb_run):
 
 def test_experimental_comparison_uses_the_right_molecule(xtb_run):
     """Methanol's predicted spectrum matches methanol's NIST spectrum better than water's."""
-    from mace4ir.evaluation.bench_compare import grid_from, predicted_spectra, reference_spectra
+    from mace4ir.evaluation.suites.compare import grid_from, predicted_spectra, reference_spectra
 
     results = {r["id"]: r for r in ResultStore(xtb_run).results()}
     grid = grid_from({})
@@ -83,8 +83,8 @@ def test_reference_run_against_itself_is_perfect(xtb_run, tmp_path):
 
 def test_mace_model_against_xtb_reference(xtb_run, tmp_path):
     """--ef/--dipole with real (untrained, tiny) mace-torch models, compared mode by mode with xTB."""
-    from mace4ir.evaluation.toy_models import untrained_pair
-    from mace4ir.training.model_io import save_model
+    from untrained_models import untrained_pair
+    from mace4ir.training.models.weights_io import save_model
 
     ef, ef_spec, dip, dip_spec = untrained_pair(elements=(1, 6, 8))
     save_model(ef, ef_spec, str(tmp_path / "ef_run" / "best_model"))
@@ -222,8 +222,8 @@ def test_unknown_suite_options_stop_before_any_molecule(tmp_path, caplog):
 
 def test_dft_modes_and_spectrum_reference_files(xtb_run, tmp_path):
     """references: harmonic (modes CSV, km/mol only) and spectrum (CSV) are read and compared."""
-    from mace4ir.evaluation.bench_compare import compare, grid_from, harmonic_spectrum, load_reference_modes
-    from mace4ir.data_prep.units import DA2_AMU_TO_KM_MOL
+    from mace4ir.evaluation.suites.compare import compare, grid_from, harmonic_spectrum, load_reference_modes
+    from mace4ir.units import DA2_AMU_TO_KM_MOL
 
     water = next(r for r in ResultStore(xtb_run).results() if r["id"] == "water")
     harm = water["harmonic"]

@@ -9,11 +9,11 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from mace4ir.data_prep.errors import DataFormatError
-from mace4ir.evaluation.bench_structures import resolve_structures
-from mace4ir.evaluation.datasets import (DatasetRecordMissing, GeckoQ, iter_tmqm_xyz, parse_tmqm_comment,
+from mace4ir.errors import DataFormatError
+from mace4ir.evaluation.suites.structures import resolve_structures
+from mace4ir.evaluation.suites.dataset_readers import (DatasetRecordMissing, GeckoQ, iter_tmqm_xyz, parse_tmqm_comment,
                                          read_extxyz_frame, read_tmqm_csv, read_tmqm_record, read_tmqm_records)
-from mace4ir.evaluation.suites import Molecule
+from mace4ir.evaluation.suites.suite_files import Molecule
 
 DATA = Path(__file__).parent / "data" / "bench"
 TMQM = DATA / "tmqm"

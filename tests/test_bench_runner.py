@@ -18,11 +18,11 @@ from ase import Atoms
 from ase.build import molecule
 from ase.io import write
 
-from mace4ir.data_prep.errors import ConfigError
-from mace4ir.evaluation.bench_compute import compute_molecule
-from mace4ir.evaluation.bench_runner import BenchOptions, run_suite
-from mace4ir.evaluation.bench_store import ResultStore
-from mace4ir.evaluation.suites import load_suite
+from mace4ir.errors import ConfigError
+from mace4ir.evaluation.suites.compute import compute_molecule
+from mace4ir.evaluation.suites.runner import BenchOptions, run_suite
+from mace4ir.evaluation.suites.store import ResultStore
+from mace4ir.evaluation.suites.suite_files import load_suite
 
 SMALL = ("H2O", "NH3", "CH4", "CO2", "HCN")
 
@@ -68,9 +68,9 @@ def test_failing_molecules_are_recorded_and_the_rest_runs(tmp_path):
 RESUME_SCRIPT = """
 import sys, time
 from pathlib import Path
-from mace4ir.evaluation.bench_compute import compute_molecule
-from mace4ir.evaluation.bench_runner import BenchOptions, run_suite
-from mace4ir.evaluation.suites import load_suite
+from mace4ir.evaluation.suites.compute import compute_molecule
+from mace4ir.evaluation.suites.runner import BenchOptions, run_suite
+from mace4ir.evaluation.suites.suite_files import load_suite
 
 suite, out, stop_after = load_suite(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 done = []

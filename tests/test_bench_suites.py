@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mace4ir.evaluation.suites import SuiteError, available_suites, load_suite
+from mace4ir.evaluation.suites.suite_files import SuiteError, available_suites, load_suite
 
 SHIPPED = ("nist_shipped", "nist_md", "harmonic_classes", "element_rarity")
 

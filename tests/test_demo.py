@@ -57,7 +57,7 @@ def test_demo_numbers_are_physical(demo):
 
 
 def test_demo_release_is_verified_and_dry_run_lists_it(demo):
-    from mace4ir.release.checksums import verify_checksums
+    from mace4ir.checksums import verify_checksums
 
     release = demo / "release"
     verify_checksums(release, soft=frozenset())
@@ -83,8 +83,8 @@ def test_rerun_reuses_finished_steps(demo):
 
 
 def test_other_config_and_missing_steps_are_clear_errors(demo, tmp_path):
-    from mace4ir.data_prep.errors import Mace4irError
-    from mace4ir.release.demo import run_demo
+    from mace4ir.errors import Mace4irError
+    from mace4ir.demo.run import run_demo
 
     with pytest.raises(Mace4irError, match="another config"):
         run_demo(demo, quick=False)

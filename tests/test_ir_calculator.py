@@ -6,10 +6,10 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import molecule
-from mace4ir.data_prep.errors import Mace4irError
+from mace4ir.errors import Mace4irError
 from mace4ir.evaluation import MaceIRCalculator, load_molecule
-from mace4ir.evaluation.toy_models import untrained_pair
-from mace4ir.training.model_io import save_model
+from untrained_models import untrained_pair
+from mace4ir.training.models.weights_io import save_model
 
 
 @pytest.fixture(scope="module")

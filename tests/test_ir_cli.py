@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mace4ir.evaluation.toy_models import untrained_pair
-from mace4ir.training.model_io import save_model
+from untrained_models import untrained_pair
+from mace4ir.training.models.weights_io import save_model
 
 from mace4ir.cli import main
 

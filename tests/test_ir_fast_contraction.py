@@ -8,9 +8,9 @@ import pytest
 import torch
 from mace.modules.symmetric_contraction import Contraction
 from mace4ir.evaluation import load_molecule
-from mace4ir.evaluation.calculator import _handle_from_spec
-from mace4ir.evaluation.engine import IREngine
-from mace4ir.evaluation.fast_contraction import (
+from mace4ir.evaluation.calculators.mace_ir import _handle_from_spec
+from mace4ir.evaluation.engine.ir_engine import IREngine
+from mace4ir.evaluation.engine.kernels.fast_contraction import (
     FoldedContraction,
     FoldedSymmetricContraction,
     batched_matvec,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from mace.tools.scatter import scatter_sum  # before e3nn (see training.models)
 from e3nn import o3
-from mace4ir.evaluation.fast_convolution import FusedConvolution, fuse_convolutions, receiver_slots
-from mace4ir.evaluation.last_tensor_cache import LastTensorCache
+from mace4ir.evaluation.engine.kernels.fast_convolution import FusedConvolution, fuse_convolutions, receiver_slots
+from mace4ir.evaluation.engine.kernels.last_tensor_cache import LastTensorCache
 from ir_helpers import tiny_model
 
 
@@ -152,8 +152,8 @@ def water_dimer_batch():
 def test_vmapped_hessian_rows_through_fused_models_equal_one_at_a_time():
     """GPUs batch Hessian seeds with torch.vmap (is_grads_batched): the fused path must vmap."""
     from mace4ir.evaluation import load_molecule
-    from mace4ir.evaluation.calculator import _handle_from_spec
-    from mace4ir.evaluation.engine import IREngine
+    from mace4ir.evaluation.calculators.mace_ir import _handle_from_spec
+    from mace4ir.evaluation.engine.ir_engine import IREngine
 
     handles = [_handle_from_spec(*tiny_model(name, seed=i), kind)
                for i, (name, kind) in enumerate((("ef_tiny", "EF"), ("dipole_tiny", "D")))]

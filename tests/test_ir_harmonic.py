@@ -12,9 +12,9 @@ from mace4ir.evaluation import (
     harmonic_ir_many,
     xtb_calculator,
 )
-from mace4ir.evaluation.engine import _parallel_rows
-from mace4ir.evaluation.harmonic import finite_difference_derivatives
-from mace4ir.evaluation.toy_models import untrained_pair
+from mace4ir.evaluation.engine.ir_engine import _parallel_rows
+from mace4ir.evaluation.harmonic.calculation import finite_difference_derivatives
+from untrained_models import untrained_pair
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_hessian_rows_in_parallel_threads_equal_sequential_rows(tiny_calc, monke
     """On CPU the rows run in one thread per core, one intra-op thread each: same Hessians as
     one row after another, the thread setting restored afterwards, also when a row fails."""
     import torch
-    from mace4ir.evaluation import engine as engine_mod
+    from mace4ir.evaluation.engine import ir_engine as engine_mod
 
     eng = tiny_calc.engine
     mols = [molecule("CH3CH2OH"), molecule("H2CO")]

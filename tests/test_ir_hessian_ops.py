@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from mace4ir.evaluation.fast_convolution import RowProduct
-from mace4ir.evaluation.hessian_ops import row_local
-from mace4ir.evaluation.powers_derivatives import monomial_order, powers_fold
+from mace4ir.evaluation.engine.kernels.fast_convolution import RowProduct
+from mace4ir.evaluation.engine.kernels.hessian_ops import row_local
+from mace4ir.evaluation.engine.kernels.powers_derivatives import monomial_order, powers_fold
 
 
 def random(*shape, seed=0):

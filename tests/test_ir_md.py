@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from ase.build import molecule
 from ase.io import read
-from mace4ir.data_prep.errors import Mace4irError
+from mace4ir.errors import Mace4irError
 from mace4ir.evaluation import MaceIRCalculator, harmonic_ir, md_ir, xtb_calculator
-from mace4ir.evaluation.md import MDOptions, load_md_config
-from mace4ir.evaluation.providers import HarmonicProvider
-from mace4ir.evaluation.toy_models import untrained_pair
+from mace4ir.evaluation.md.simulation import MDOptions, load_md_config
+from mace4ir.evaluation.md.providers import HarmonicProvider
+from untrained_models import untrained_pair
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ _KILLED_RUN = """
 import sys, numpy as np
 from ase import Atoms
 from mace4ir.evaluation import md_ir
-from mace4ir.evaluation.providers import HarmonicProvider
+from mace4ir.evaluation.md.providers import HarmonicProvider
 z = np.load(sys.argv[1])
 atoms = Atoms(z["numbers"], z["positions"])
 md_ir(atoms, HarmonicProvider(z["positions"], z["hessian"], z["dmu_dx"]), replicas=3, thermalization_ps=0.1,

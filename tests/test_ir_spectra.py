@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mace4ir.data_prep.errors import Mace4irError
+from mace4ir.errors import Mace4irError
 from mace4ir.evaluation import metrics
-from mace4ir.evaluation.autocorrelation import (
+from mace4ir.evaluation.md.autocorrelation import (
     C_CM_PER_FS,
     ir_spectrum_from_dipoles,
     quantum_correction_factor,
     replica_spectra,
 )
-from mace4ir.evaluation.broadening import broaden, wavenumber_grid
-from mace4ir.evaluation.experimental import (
+from mace4ir.evaluation.spectra.broadening import broaden, wavenumber_grid
+from mace4ir.evaluation.spectra.experimental import (
     baseline_correct,
     experimental_spectrum,
     normalize,

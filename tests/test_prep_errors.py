@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy.constants import physical_constants
 
-from mace4ir.data_prep import qcml_format as fmt
-from mace4ir.data_prep.errors import ConfigError, DataFormatError
-from mace4ir.data_prep.example_proto import decode_example
-from mace4ir.data_prep.filtering import UnitCheck
-from mace4ir.data_prep.pipeline import PrepOptions, prepare
-from mace4ir.data_prep.prepared import open_records
-from mace4ir.data_prep.tfrecord import iter_tfrecord, write_tfrecord
+from mace4ir.data_prep.qcml import layout as fmt
+from mace4ir.errors import ConfigError, DataFormatError
+from mace4ir.data_prep.qcml.example_proto import decode_example
+from mace4ir.data_prep.pipeline.filtering import UnitCheck
+from mace4ir.data_prep.pipeline.prepare import PrepOptions, prepare
+from mace4ir.data_prep.prepared.reader import open_records
+from mace4ir.data_prep.qcml.tfrecord import iter_tfrecord, write_tfrecord
 
 SMALL = dict(val_size=20, test_size=20, train_size=100, subsets=(100,), shard_size=100, formats=("lmdb",))
 

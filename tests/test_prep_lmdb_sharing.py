@@ -2,8 +2,8 @@
 
 import multiprocessing as mp
 
-from mace4ir.data_prep.records import encode_record, make_record
-from mace4ir.data_prep.shards import LmdbShard, write_lmdb_shard
+from mace4ir.data_prep.prepared.records import encode_record, make_record
+from mace4ir.data_prep.prepared.shards import LmdbShard, write_lmdb_shard
 
 
 def _records(energy):

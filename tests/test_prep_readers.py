@@ -4,9 +4,9 @@ import numpy as np
 from ase.neighborlist import neighbor_list
 
 from mace4ir.data_prep import open_split
-from mace4ir.data_prep.prepared import load_manifest, open_records
-from mace4ir.data_prep.records import records_equal
-from mace4ir.data_prep.verify import verify
+from mace4ir.data_prep.prepared.reader import load_manifest, open_records
+from mace4ir.data_prep.prepared.records import records_equal
+from mace4ir.data_prep.prepared.verify import verify
 
 
 def test_lmdb_and_webdataset_hold_identical_records(prepared_sample):

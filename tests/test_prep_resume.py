@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from mace4ir.data_prep.prepared import load_manifest
+from mace4ir.data_prep.prepared.reader import load_manifest
 
 from conftest import SAMPLE_SEED
 

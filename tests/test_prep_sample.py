@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 
-from mace4ir.data_prep import qcml_format as fmt
-from mace4ir.data_prep.example_proto import decode_example
+from mace4ir.data_prep.qcml import layout as fmt
+from mace4ir.data_prep.qcml.example_proto import decode_example
 from mace4ir.data_prep.sample import SAMPLE_MOLECULES, write_sample, xtb_singlepoint
-from mace4ir.data_prep.tfrecord import iter_tfrecord
+from mace4ir.data_prep.qcml.tfrecord import iter_tfrecord
 
 
 def _first_records(sample, config, n):

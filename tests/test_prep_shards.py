@@ -5,8 +5,8 @@ import tarfile
 
 import numpy as np
 
-from mace4ir.data_prep.records import encode_record, make_record
-from mace4ir.data_prep.shards import LmdbShard, iter_wds_shard, write_lmdb_shard, write_wds_shard
+from mace4ir.data_prep.prepared.records import encode_record, make_record
+from mace4ir.data_prep.prepared.shards import LmdbShard, iter_wds_shard, write_lmdb_shard, write_wds_shard
 
 
 def _records(n, seed=0):

@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from mace4ir.data_prep.example_proto import decode_example
-from mace4ir.data_prep.pipeline import PrepOptions, prepare
-from mace4ir.data_prep.prepared import load_manifest, open_records
-from mace4ir.data_prep.tfrecord import iter_tfrecord
+from mace4ir.data_prep.qcml.example_proto import decode_example
+from mace4ir.data_prep.pipeline.prepare import PrepOptions, prepare
+from mace4ir.data_prep.prepared.reader import load_manifest, open_records
+from mace4ir.data_prep.qcml.tfrecord import iter_tfrecord
 
 from conftest import SAMPLE_SEED
 
@@ -84,7 +84,7 @@ def test_molecule_split_has_no_leakage(qcml_sample, tmp_path):
 
 
 def test_parquet_index_describes_the_shards(prepared_sample):
-    from mace4ir.data_prep.index import read_index
+    from mace4ir.data_prep.prepared.index import read_index
 
     table = read_index(prepared_sample).to_pylist()
     by_split = Counter(r["split"] for r in table)
@@ -101,7 +101,7 @@ def test_parquet_index_describes_the_shards(prepared_sample):
 
 def test_per_feature_configs_give_the_same_output(qcml_sample, prepared_sample, tmp_path):
     """QCML's per-feature configs (dft_<field>), sharded differently, read like the bundled ones."""
-    from mace4ir.data_prep import qcml_format as fmt
+    from mace4ir.data_prep.qcml import layout as fmt
 
     rows = []
     streams = [(p for f in sorted((qcml_sample / "qcml" / c / "1.0.0").glob("*.tfrecord-*")) for p in iter_tfrecord(f))

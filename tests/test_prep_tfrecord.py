@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mace4ir.data_prep.errors import DataFormatError
-from mace4ir.data_prep.example_proto import decode_example, encode_example
-from mace4ir.data_prep.tfrecord import CorruptRecord, count_records, iter_tfrecord, masked_crc32c, write_tfrecord
+from mace4ir.errors import DataFormatError
+from mace4ir.data_prep.qcml.example_proto import decode_example, encode_example
+from mace4ir.data_prep.qcml.tfrecord import CorruptRecord, count_records, iter_tfrecord, masked_crc32c, write_tfrecord
 
 
 def test_masked_crc32c_matches_reference_values():

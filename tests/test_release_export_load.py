@@ -83,7 +83,7 @@ def test_checksum_file_verifies_with_coreutils(release):
 
 def test_corrupted_weights_give_checksum_error(release, tmp_path):
     import mace4ir
-    from mace4ir.release.checksums import ChecksumError
+    from mace4ir.checksums import ChecksumError
 
     copy = Path(shutil.copytree(release, tmp_path / "copy"))
     target = copy / "mace4ir_dipole.safetensors"
@@ -98,7 +98,7 @@ def test_corrupted_weights_give_checksum_error(release, tmp_path):
 
 
 def test_export_refuses_unevaluated_model_unless_allowed(runs, tmp_path):
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
     from mace4ir.release.export import ExportOptions, export_release
 
     ef, dip = Path(shutil.copytree(runs[0], tmp_path / "run_ef")), runs[1]
@@ -111,7 +111,7 @@ def test_export_refuses_unevaluated_model_unless_allowed(runs, tmp_path):
 
 
 def test_export_refuses_swapped_models_and_existing_output(runs, release, tmp_path):
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
     from mace4ir.release.export import ExportOptions, export_release
 
     with pytest.raises(Mace4irError, match="expected a 'ef' model, found kind 'dipole'"):
@@ -125,8 +125,8 @@ def test_mace_pickles_refused_without_trust_flag(runs, run_predictions, tmp_path
     import torch
 
     import mace4ir
-    from mace4ir.data_prep.errors import Mace4irError
-    from mace4ir.training.model_io import load_model
+    from mace4ir.errors import Mace4irError
+    from mace4ir.training.models.weights_io import load_model
 
     folder = tmp_path / "original_files"
     folder.mkdir()
@@ -139,7 +139,7 @@ def test_mace_pickles_refused_without_trust_flag(runs, run_predictions, tmp_path
 
 def populate_hub_cache(cache: Path, repo_id: str, release: Path, commit: str) -> None:
     """Lay the release out as huggingface_hub's cache does after a snapshot_download."""
-    from mace4ir.data_prep.shards import sha256_file
+    from mace4ir.hashing import sha256_file
 
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     (repo / "blobs").mkdir(parents=True)
@@ -165,7 +165,7 @@ def test_load_from_hub_cache_offline(release, run_predictions, tmp_path, monkeyp
 
 def test_offline_load_of_uncached_repo_is_a_clear_error(tmp_path, monkeypatch):
     import mace4ir
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(Mace4irError, match="org/absent@main: no such local folder, not in the local Hugging Face cache"):

@@ -66,7 +66,7 @@ def test_push_is_one_commit_with_every_file_after_transient_errors(release):
 
 @pytest.mark.parametrize("status, message", [(401, "authentication failed.*HF_TOKEN"), (403, "permission denied.*write access")])
 def test_auth_errors_are_not_retried(release, status, message):
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
     from mace4ir.release.push import push_release
 
     with FakeHub() as hub:
@@ -78,7 +78,7 @@ def test_auth_errors_are_not_retried(release, status, message):
 
 
 def test_persistent_server_errors_give_up_after_the_retries(release):
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
     from mace4ir.release.push import push_release
 
     with FakeHub() as hub:
@@ -89,7 +89,7 @@ def test_persistent_server_errors_give_up_after_the_retries(release):
 
 
 def test_push_refuses_corrupted_or_unevaluated_release(release, tmp_path):
-    from mace4ir.data_prep.errors import Mace4irError
+    from mace4ir.errors import Mace4irError
     from mace4ir.release.push import PushOptions, push_release
 
     copy = Path(shutil.copytree(release, tmp_path / "copy"))
@@ -97,7 +97,7 @@ def test_push_refuses_corrupted_or_unevaluated_release(release, tmp_path):
     (copy / "mace4ir_release.json").write_text(json.dumps(dict(config, metrics={"ef": None, "dipole": None})))
     with pytest.raises(Mace4irError, match="mace4ir_release.json.*does not match SHA256SUMS"):
         push_release(PushOptions(folder=copy, repo_id="org/tiny", dry_run=True))
-    from mace4ir.release.checksums import write_checksums
+    from mace4ir.checksums import write_checksums
 
     write_checksums(copy, [n for n in expected_files(release) if n != "SHA256SUMS"])
     with pytest.raises(Mace4irError, match="no test-set errors for ef, dipole.*--allow-missing-metrics"):

@@ -14,9 +14,9 @@ import sys
 import torch
 
 from mace4ir.training import train
-from mace4ir.training.checkpoint import latest
-from mace4ir.training.datasets import seed_everything
-from mace4ir.training.models import build_model
+from mace4ir.training.loop.checkpoint import latest
+from mace4ir.training.data.loaders import seed_everything
+from mace4ir.training.models.build import build_model
 
 from train_helpers import TINY
 

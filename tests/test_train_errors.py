@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from mace4ir.data_prep.errors import ConfigError, Mace4irError
-from mace4ir.data_prep.prepared import load_manifest
+from mace4ir.errors import ConfigError, Mace4irError
+from mace4ir.data_prep.prepared.reader import load_manifest
 from mace4ir.training import evaluate_errors, train
-from mace4ir.training.config import resolve
-from mace4ir.training.metrics_log import read_rows
-from mace4ir.training.model_io import load_model, save_model
-from mace4ir.training.models import build_model, load_model_config, model_spec
+from mace4ir.training.train_config import resolve
+from mace4ir.training.loop.metrics_log import read_rows
+from mace4ir.training.models.weights_io import load_model, save_model
+from mace4ir.training.models.build import build_model, load_model_config, model_spec
 
 from train_helpers import TINY, make_prepared
 

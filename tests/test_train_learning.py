@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from mace4ir.data_prep.prepared import load_manifest
+from mace4ir.data_prep.prepared.reader import load_manifest
 from mace4ir.training import evaluate_errors, train
-from mace4ir.training.datasets import seed_everything
-from mace4ir.training.model_io import load_model, save_model
-from mace4ir.training.models import build_model, load_model_config, model_spec
+from mace4ir.training.data.loaders import seed_everything
+from mace4ir.training.models.weights_io import load_model, save_model
+from mace4ir.training.models.build import build_model, load_model_config, model_spec
 
 from train_helpers import TINY
 

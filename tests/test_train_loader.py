@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mace4ir.data_prep.prepared import load_manifest, open_records
-from mace4ir.training.datasets import LoaderOptions, TrainData
-from mace4ir.training.graphs import GraphBuilder
+from mace4ir.data_prep.prepared.reader import load_manifest, open_records
+from mace4ir.training.data.loaders import LoaderOptions, TrainData
+from mace4ir.training.data.record_graphs import GraphBuilder
 
 WORLD, WORKERS = 2, 2
 
@@ -59,7 +59,7 @@ def test_graph_matches_mace_from_config(prepared_sample):
     from mace.data import AtomicData, config_from_atoms
     from mace.tools import AtomicNumberTable
 
-    from mace4ir.data_prep.records import record_to_atoms
+    from mace4ir.data_prep.prepared.records import record_to_atoms
 
     builder = _builder(prepared_sample)
     table = AtomicNumberTable(builder.atomic_numbers)

@@ -9,7 +9,7 @@ import sys
 import time
 
 from mace4ir.training import train
-from mace4ir.training.metrics_log import read_rows
+from mace4ir.training.loop.metrics_log import read_rows
 
 STEPS, EVERY, KILL_AFTER = 8, 3, 4
 

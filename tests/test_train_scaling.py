@@ -3,7 +3,7 @@ a rerun skips finished subsets instead of retraining them."""
 
 import csv
 
-from mace4ir.data_prep.prepared import load_manifest
+from mace4ir.data_prep.prepared.reader import load_manifest
 from mace4ir.training import scaling_curve
 
 

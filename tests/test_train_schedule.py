@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from mace4ir.data_prep.errors import ConfigError
-from mace4ir.training.loss import weights_at
-from mace4ir.training.schedule import LRSchedule
+from mace4ir.errors import ConfigError
+from mace4ir.training.loop.loss import weights_at
+from mace4ir.training.loop.schedule import LRSchedule
 
 
 def test_warmup_then_cosine_reaches_min_lr():

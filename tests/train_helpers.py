@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mace4ir.data_prep.records import encode_record, make_record
-from mace4ir.data_prep.shards import write_lmdb_shard, write_wds_shard
+from mace4ir.data_prep.prepared.records import encode_record, make_record
+from mace4ir.data_prep.prepared.shards import write_lmdb_shard, write_wds_shard
 
 MOLECULES = ("H2O", "CH4", "NH3", "C2H6", "CH3OH", "C2H4", "HCOOH", "CH3CHO", "C2H2", "H2CO", "CH3CH2OH")
 

@@ -1,27 +1,21 @@
 """Stage 2: training MACE-EF and MACE-D with mace-torch (1 CPU to multi-node torchrun).
 
-Public API (imported lazily so ``import mace4ir.training`` stays cheap):
+Public API (imported on first use, so ``import mace4ir.training`` stays cheap):
 ``train(data, out, model=..., **overrides)``, ``evaluate_errors(run, data, split="test")``,
 ``scaling_curve(data, out, model=..., subsets=...)``.
+
+Subpackages: ``data`` (prepared shards -> graphs -> batches), ``models`` (building,
+saving and finding models, releases included), ``loop`` (the trainer and its pieces).
 """
 
+from mace4ir.lazy import lazy_exports
 
-def train(*args, **kwargs):
-    from mace4ir.training.trainer import train as _train
-
-    return _train(*args, **kwargs)
-
-
-def evaluate_errors(*args, **kwargs):
-    from mace4ir.training.evaluate import evaluate_errors as _evaluate_errors
-
-    return _evaluate_errors(*args, **kwargs)
-
-
-def scaling_curve(*args, **kwargs):
-    from mace4ir.training.scaling import scaling_curve as _scaling_curve
-
-    return _scaling_curve(*args, **kwargs)
-
-
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "train": "training.loop.trainer",
+        "evaluate_errors": "training.test_errors",
+        "scaling_curve": "training.scaling",
+    },
+)
 __all__ = ["train", "evaluate_errors", "scaling_curve"]

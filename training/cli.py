@@ -52,7 +52,7 @@ def _register_train(sub) -> None:
 
 
 def _train(args) -> int:
-    from mace4ir.training.trainer import train
+    from mace4ir.training.loop.trainer import train
 
     overrides = dict(
         subset=args.subset, format=args.format, max_steps=args.max_steps, max_epochs=args.max_epochs,
@@ -85,9 +85,10 @@ def _register_evaluate(sub) -> None:
 
 
 def _evaluate(args) -> int:
-    from mace4ir.training.evaluate import evaluate_errors, format_table, require_run
+    from mace4ir.training.models.weights_io import require_model
+    from mace4ir.training.test_errors import evaluate_errors, format_table
 
-    require_run(args.run)
+    require_model(args.run)
     result = evaluate_errors(args.run, args.data, args.split, args.dipole_run, args.format, args.batch_size, args.device)
     print(format_table(result))
     return 0

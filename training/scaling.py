@@ -12,12 +12,12 @@ import csv
 import logging
 from pathlib import Path
 
-from mace4ir.data_prep.config import load_config, merge
-from mace4ir.data_prep.errors import ConfigError
-from mace4ir.data_prep.prepared import load_manifest
-from mace4ir.training import distributed
-from mace4ir.training.evaluate import evaluate_errors
-from mace4ir.training.trainer import train
+from mace4ir.config import load_config, merge
+from mace4ir.errors import ConfigError
+from mace4ir.data_prep.prepared.reader import load_manifest
+from mace4ir.training.loop import distributed
+from mace4ir.training.test_errors import evaluate_errors
+from mace4ir.training.loop.trainer import train
 
 log = logging.getLogger(__name__)
 COLUMNS = ["train_size", "energy_mae_mev_atom", "energy_rmse_mev_atom", "forces_mae_mev_A", "forces_rmse_mev_A",

@@ -1,7 +1,11 @@
 """mace4ir: MACE foundation models for molecular infrared spectroscopy.
 
-Stages (import direction follows the data flow):
-``mace4ir.data_prep`` -> ``mace4ir.training`` -> ``mace4ir.evaluation`` -> ``mace4ir.release``.
+The core package: shared low-level pieces every stage may use (``errors``, ``units``,
+``config``, ``elements``, ``geometry``, ``molecules``, ``smiles``, ``hashing``,
+``checksums``, ``lazy``); it imports no stage. The stages follow the data flow,
+``mace4ir.data_prep`` -> ``mace4ir.training`` -> ``mace4ir.evaluation`` -> ``mace4ir.release``,
+and the main job ``mace4ir.demo`` and the command line ``mace4ir.cli`` sit on top
+(docs/architecture.md). This ``__init__`` is the public facade: ``mace4ir.load``.
 """
 
 __version__ = "0.1.0"
@@ -10,9 +14,9 @@ __version__ = "0.1.0"
 def load(repo_id_or_path, revision=None, **kwargs):
     """Load a released EF + dipole model pair as one ASE calculator.
 
-    Thin lazy wrapper so that ``import mace4ir`` stays cheap (no torch import).
-    See :func:`mace4ir.release.load` for the arguments.
+    Imported on the first call so that ``import mace4ir`` stays cheap (no torch import).
+    See :func:`mace4ir.evaluation.calculators.release.load` for the arguments.
     """
-    from mace4ir.release import load as _load
+    from mace4ir.evaluation.calculators.release import load as _load
 
     return _load(repo_id_or_path, revision=revision, **kwargs)

@@ -1,6 +1,6 @@
 """The ``mace4ir`` command: one entry point, one subcommand family per stage.
 
-Each stage module ``mace4ir.<stage>.cli`` exposes ``register(subparsers)``; it must
+Each stage module ``mace4ir.<stage>.cli`` (and ``mace4ir.demo.cli``) exposes ``register(subparsers)``; it must
 add its parsers cheaply (heavy imports such as torch happen inside the handlers)
 and set ``func`` on each parser to a callable taking the parsed arguments.
 """
@@ -13,13 +13,14 @@ import logging
 import sys
 
 from mace4ir import __version__
-from mace4ir.data_prep.errors import Mace4irError
+from mace4ir.errors import Mace4irError
 
 STAGE_CLIS = (
     "mace4ir.data_prep.cli",
     "mace4ir.training.cli",
     "mace4ir.evaluation.cli",
     "mace4ir.release.cli",
+    "mace4ir.demo.cli",
 )
 
 log = logging.getLogger("mace4ir")
@@ -38,13 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in STAGE_CLIS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a stage not written yet
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

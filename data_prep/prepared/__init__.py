@@ -1,0 +1,1 @@
+"""The prepared-data format: encoded records, LMDB/WebDataset shards, readers, index, verification."""

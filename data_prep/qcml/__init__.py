@@ -1,0 +1,1 @@
+"""Reading (and, for the sample, writing) the QCML TFDS format without TensorFlow."""

@@ -1,0 +1,1 @@
+"""Harmonic IR: Hessian-seeded optimisation, normal modes, intensities."""

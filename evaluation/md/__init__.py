@@ -1,0 +1,1 @@
+"""MD-based IR: batched Langevin replicas, resumable storage, dipole autocorrelation spectra."""

@@ -1,0 +1,164 @@
+"""On-disk layout of a resumable MD-IR run.
+
+    OUT/run.json                  options + molecules; a rerun must match it
+    OUT/traj/mol000_rep000.extxyz one extended-XYZ trajectory per replica (ase.io.read
+                                  reads it; info: step, time_fs, energy_eV, dipole_eA)
+    OUT/chunks/chunk_000001000.npz production dipoles (steps, replicas, 3) in e·Å,
+                                  dμ/dt (APT route) in e·Å/fs, temperatures in K
+    OUT/checkpoint.pt             step, positions, velocities, forces, RNG state and
+                                  the byte size of every trajectory at that step
+
+Every chunk is written in this order: trajectory frames appended (fsync), chunk file
+(temporary file + rename), checkpoint (temporary file + rename). A run killed at
+any point resumes from the last checkpoint: trajectories are truncated back to the
+recorded sizes and chunk files past the checkpoint are dropped, so nothing is lost
+or duplicated, and the RNG state makes the resumed run identical to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms, units
+from mace4ir.errors import Mace4irError
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _run_identity(replicas, opts) -> dict:
+    digest = hashlib.sha256()
+    for a in replicas:
+        digest.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
+        digest.update(np.round(a.get_positions(), 8).tobytes())
+    opts_d = asdict(opts)
+    opts_d.pop("chunk_steps", None)  # checkpoint spacing may change between runs
+    return {"options": opts_d, "structures_sha256": digest.hexdigest(),
+            "formulas": [a.get_chemical_formula() for a in replicas]}
+
+
+class MDStore:
+    def __init__(self, root, replicas, opts):
+        self.root = Path(root)
+        self.replicas = replicas
+        self.opts = opts
+        (self.root / "traj").mkdir(parents=True, exist_ok=True)
+        (self.root / "chunks").mkdir(exist_ok=True)
+        self._check_identity(_run_identity(replicas, opts))
+
+    def _check_identity(self, identity: dict) -> None:
+        path = self.root / "run.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved != json.loads(json.dumps(identity)):
+                raise Mace4irError(f"{self.root}: holds an MD run with different molecules or options; "
+                                   "use another --out folder or delete this one to start over")
+        else:
+            _atomic_write(path, lambda fh: fh.write(json.dumps(identity, indent=2).encode()))
+
+    # ---- trajectories --------------------------------------------------------------
+    def traj_path(self, i: int) -> Path:
+        m, r = divmod(i, self.opts.replicas)
+        return self.root / "traj" / f"mol{m:03d}_rep{r:03d}.extxyz"
+
+    def _append_frames(self, frames) -> None:
+        if not frames:
+            return
+        from ase.io import write
+
+        ptr = np.concatenate([[0], np.cumsum([len(a) for a in self.replicas])])
+        for i, ref in enumerate(self.replicas):
+            with open(self.traj_path(i), "a") as fh:
+                for fr in frames:
+                    atoms = Atoms(ref.numbers, fr["positions"][ptr[i] : ptr[i + 1]])
+                    atoms.set_velocities(fr["velocities"][ptr[i] : ptr[i + 1]] / units.fs)  # ASE units
+                    atoms.info.update(step=fr["step"], time_fs=fr["step"] * self.opts.timestep_fs,
+                                      energy_eV=float(fr["energies"][i]))
+                    if fr["dipoles"] is not None:
+                        atoms.info["dipole_eA"] = np.asarray(fr["dipoles"][i], dtype=np.float64)
+                    write(fh, atoms, format="extxyz")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _traj_sizes(self) -> list[int]:
+        return [self.traj_path(i).stat().st_size if self.traj_path(i).exists() else 0
+                for i in range(len(self.replicas))]
+
+    # ---- chunks and checkpoints -------------------------------------------------------
+    def save_chunk(self, start, state, generator, mu, dmu, temps, frames) -> None:
+        self._append_frames(frames)
+        arrays = {"mu": mu, "temperatures": temps}
+        if dmu is not None:
+            arrays["dmu_dt"] = dmu
+        _atomic_write(self.root / "chunks" / f"chunk_{start:09d}.npz", lambda fh: np.savez(fh, **arrays))
+        ckpt = {"step": state.step, "positions": state.positions.cpu(), "velocities": state.velocities.cpu(),
+                "forces": state.forces.cpu(), "energies": state.energies.cpu(),
+                "rng_state": generator.get_state(), "traj_sizes": self._traj_sizes()}
+        _atomic_write(self.root / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
+
+    def load_checkpoint(self, generator):
+        """(state, mu chunks, dμ/dt chunks, temperature chunks) at the last checkpoint, or None."""
+        from mace4ir.evaluation.md.langevin import LangevinState
+
+        path = self.root / CHECKPOINT
+        if not path.exists():
+            self._truncate([0] * len(self.replicas))
+            return None
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 (a damaged file: say which)
+            raise Mace4irError(f"{path}: unreadable MD checkpoint ({exc}); delete the folder to start over") from None
+        generator.set_state(ckpt["rng_state"])
+        self._truncate(ckpt["traj_sizes"])
+        dev = generator.device
+        state = LangevinState(ckpt["positions"].to(dev), ckpt["velocities"].to(dev), ckpt["forces"].to(dev),
+                              ckpt["energies"].to(dev), int(ckpt["step"]))
+        mu, dmu, temps = self._load_chunks(state.step)
+        return state, mu, dmu, temps
+
+    def _truncate(self, sizes) -> None:
+        for i, size in enumerate(sizes):
+            p = self.traj_path(i)
+            if p.exists() and p.stat().st_size > size:
+                with open(p, "r+b") as fh:
+                    fh.truncate(size)
+
+    def _load_chunks(self, step: int):
+        for tmp in (self.root / "chunks").glob("*.tmp"):  # a write interrupted by the kill
+            tmp.unlink()
+        mu, dmu, temps = [], [], []
+        for f in sorted((self.root / "chunks").glob("chunk_*.npz")):
+            if int(f.stem.split("_")[1]) >= step:  # written after the checkpoint: redo
+                f.unlink()
+                continue
+            with np.load(f) as z:
+                mu.append(z["mu"])
+                dmu.append(z["dmu_dt"] if "dmu_dt" in z else None)
+                temps.append(z["temperatures"])
+        return mu, dmu, temps
+
+    # ---- results -------------------------------------------------------------------
+    def write_results(self, result) -> None:
+        for m, spec in enumerate(result.spectra):
+            spec.to_csv(self.root / f"spectrum_mol{m:03d}.csv")
+        arrays = {"dipoles_eA": result.dipoles}
+        if result.dmu_dt is not None:
+            arrays["dmu_dt_eA_per_fs"] = result.dmu_dt
+        _atomic_write(self.root / "dipoles.npz", lambda fh: np.savez_compressed(fh, **arrays))
+        text = json.dumps(result.to_dict(), indent=2).encode()
+        _atomic_write(self.root / "result.json", lambda fh: fh.write(text))

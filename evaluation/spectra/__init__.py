@@ -1,0 +1,1 @@
+"""Spectra as curves: broadening, comparison metrics, experimental JCAMP-DX spectra, plots."""

@@ -1,0 +1,1 @@
+"""Scripted benchmark suites (NIST, tmQM, GeckoQ sets): files, structures, runs, comparisons, reports."""

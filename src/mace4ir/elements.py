@@ -1,0 +1,26 @@
+"""Element tables: a model's list of atomic numbers and the one-hot columns it implies."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from mace4ir.errors import Mace4irError
+
+MAX_Z = 119  # one past the heaviest element ASE names
+
+
+def element_columns(atomic_numbers) -> np.ndarray:
+    """Table Z -> one-hot column of an element table (``-1`` for elements not in it)."""
+    table = np.full(MAX_Z, -1, dtype=np.int64)
+    table[list(atomic_numbers)] = np.arange(len(atomic_numbers))
+    return table
+
+
+def check_elements(known_numbers, atomic_numbers, where: str) -> None:
+    """Clear error when ``atomic_numbers`` holds elements outside the table ``known_numbers``."""
+    known = [int(z) for z in known_numbers]
+    unknown = sorted(set(int(z) for z in np.unique(atomic_numbers)) - set(known))
+    if unknown:
+        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unknown)
+        raise Mace4irError(f"{where}: element(s) {names} not in the model's element table {known}")
