@@ -9,10 +9,10 @@ source tree (as pyproject.toml maps it) is in the graph.
 """
 
 import sys
-import tomllib
 from pathlib import Path
 
 import grimp
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,10 @@ def main() -> int:
     missing = source_modules() - graph.modules
     print(f"import graph: {len(graph.modules)} modules, {graph.count_imports()} imports")
     if missing:
-        print(f"not in the graph (not installed? add the package to pyproject.toml): {sorted(missing)}")
+        print(
+            f"not in the graph (not installed? add the package to pyproject.toml): "
+            f"{sorted(missing)}"
+        )
         return 1
     return 0
 

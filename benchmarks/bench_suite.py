@@ -44,7 +44,12 @@ def ours(suite, molecules, workers: int) -> float:
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        run_suite(suite, molecules, Path(tmp) / "out", BenchOptions(workers=workers, settings=suite.settings))
+        run_suite(
+            suite,
+            molecules,
+            Path(tmp) / "out",
+            BenchOptions(workers=workers, settings=suite.settings),
+        )
     return time.perf_counter() - start
 
 
@@ -64,11 +69,16 @@ def main() -> None:
     t_anchor = anchor(molecules, structures)
     t_one = ours(suite, molecules, 1)
     t_many = ours(suite, molecules, args.workers)
-    print(f"{len(molecules)} molecules of {args.suite}, GFN2-xTB harmonic, {os.cpu_count()} CPU cores")
+    print(
+        f"{len(molecules)} molecules of {args.suite}, GFN2-xTB harmonic, {os.cpu_count()} CPU cores"
+    )
     print(f"ASE Infrared loop (anchor): {t_anchor:7.2f} s")
     print(f"mace4ir bench, 1 worker:    {t_one:7.2f} s   ratio {t_anchor / t_one:5.2f}x")
-    print(f"mace4ir bench, {args.workers} workers:   {t_many:7.2f} s   ratio {t_anchor / t_many:5.2f}x "
-          "(includes spawning the workers)")
+    print(
+        f"mace4ir bench, {args.workers} workers:   {t_many:7.2f} s   ratio "
+        f"{t_anchor / t_many:5.2f}x "
+        "(includes spawning the workers)"
+    )
 
 
 if __name__ == "__main__":

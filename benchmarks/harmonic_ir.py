@@ -12,10 +12,12 @@ back, so a shared machine's changing load hits both alike; ``--rounds`` repeats 
 the order swapped and prints every round's ratio. Both start from the same geometry (RDKit +
 MMFF). Without ``--optimize`` only the derivatives are timed; with it both sides
 first optimise to 1 meV/Å (anchor: ASE BFGS on the EF MACECalculator; ours: the
-default exact-Hessian-seeded BFGS) and the timings include it. Models are untrained (random weights) mace-torch models
+default exact-Hessian-seeded BFGS) and the timings include it. Models are untrained (random weights)
+mace-torch models
 of the given configs — cost does not depend on the weights' values.
 
-    OMP_NUM_THREADS=2 python benchmarks/harmonic_ir.py --ef ef_small --dipole dipole --molecules ethanol toluene
+    OMP_NUM_THREADS=2 python benchmarks/harmonic_ir.py --ef ef_small --dipole dipole --molecules
+    ethanol toluene
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ MOLECULES = {
 
 
 def mace_ase_calculator(ef_model, d_model, dtype: str, device: str, tmp: Path):
-    """One ASE calculator = MACECalculator (EF) for forces + MACECalculator (DipoleMACE) for dipoles."""
+    """One ASE calculator = MACECalculator (EF) for forces + MACECalculator (DipoleMACE) for
+    dipoles."""
     import torch
     from ase.calculators.calculator import Calculator, all_changes
     from mace.calculators import MACECalculator
@@ -50,8 +53,12 @@ def mace_ase_calculator(ef_model, d_model, dtype: str, device: str, tmp: Path):
     torch.save(ef_model, tmp / "ef.model")
     torch.save(d_model, tmp / "d.model")
     ef = MACECalculator(model_paths=str(tmp / "ef.model"), device=device, default_dtype=dtype)
-    dip = MACECalculator(model_paths=str(tmp / "d.model"), device=device, default_dtype=dtype,
-                         model_type="DipoleMACE")
+    dip = MACECalculator(
+        model_paths=str(tmp / "d.model"),
+        device=device,
+        default_dtype=dtype,
+        model_type="DipoleMACE",
+    )
 
     class EFPlusDipole(Calculator):
         implemented_properties = ["energy", "free_energy", "forces", "dipole"]
@@ -60,8 +67,12 @@ def mace_ase_calculator(ef_model, d_model, dtype: str, device: str, tmp: Path):
             super().calculate(atoms, properties, system_changes)
             ef.calculate(self.atoms, ["energy", "forces"], all_changes)
             dip.calculate(self.atoms, ["dipole"], all_changes)
-            self.results = {"energy": ef.results["energy"], "free_energy": ef.results["energy"],
-                            "forces": ef.results["forces"], "dipole": dip.results["dipole"]}
+            self.results = {
+                "energy": ef.results["energy"],
+                "free_energy": ef.results["energy"],
+                "forces": ef.results["forces"],
+                "dipole": dip.results["dipole"],
+            }
 
     calc = EFPlusDipole()
     calc.ef_only = ef  # what a user's geometry optimisation would run on
@@ -69,7 +80,8 @@ def mace_ase_calculator(ef_model, d_model, dtype: str, device: str, tmp: Path):
 
 
 def time_anchor(name: str, atoms, calc, tmp: Path, optimize: bool = False):
-    """Seconds for ase.vibrations.Infrared (after BFGS with ``optimize``) on one molecule, and |ν|."""
+    """Seconds for ase.vibrations.Infrared (after BFGS with ``optimize``) on one molecule, and
+    |ν|."""
     import numpy as np
     from ase.optimize import BFGS
     from ase.vibrations import Infrared
@@ -91,6 +103,7 @@ def time_anchor(name: str, atoms, calc, tmp: Path, optimize: bool = False):
 def time_ours(atoms, calc, optimize: bool = False):
     """Seconds for mace4ir's harmonic_ir on one molecule, and |ν|."""
     import numpy as np
+
     from mace4ir.evaluation import harmonic_ir
 
     start = time.perf_counter()
@@ -122,32 +135,48 @@ def main() -> None:
     parser.add_argument("--ef", default="ef_small", help="EF model config (ef_tiny, ef_small, ...)")
     parser.add_argument("--dipole", default="dipole", help="D model config (dipole_tiny, dipole)")
     parser.add_argument("--precision", default="float32", help="float32 or float64 for both models")
-    parser.add_argument("--molecules", nargs="+", default=None,
-                        help=f"names from {list(MOLECULES)} (default: ethanol toluene paracetamol caffeine; "
-                             "with --optimize ethanol toluene: on the untrained models' random surfaces larger "
-                             "molecules can be driven into overlapping atoms)")
+    parser.add_argument(
+        "--molecules",
+        nargs="+",
+        default=None,
+        help=f"names from {list(MOLECULES)} (default: ethanol toluene paracetamol caffeine; "
+        "with --optimize ethanol toluene: on the untrained models' random surfaces larger "
+        "molecules can be driven into overlapping atoms)",
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--optimize", action="store_true", help="time geometry optimisation (fmax 1 meV/Å) too")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat the comparison; every molecule is timed by both sides back to back, "
-                             "alternating which goes first (default 1)")
+    parser.add_argument(
+        "--optimize", action="store_true", help="time geometry optimisation (fmax 1 meV/Å) too"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the comparison; every molecule is timed by both sides back to back, "
+        "alternating which goes first (default 1)",
+    )
     args = parser.parse_args()
 
     import logging
 
     import torch
+
     from mace4ir.errors import Mace4irError
     from mace4ir.evaluation import MaceIRCalculator, load_molecule
 
-    logging.getLogger("mace4ir.evaluation.harmonic.calculation").setLevel(logging.ERROR)  # untrained: imaginary modes
+    logging.getLogger("mace4ir.evaluation.harmonic.calculation").setLevel(
+        logging.ERROR
+    )  # untrained: imaginary modes
     import sys
-    
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # shared with the tests
     from untrained_models import untrained_pair
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    names = args.molecules or (["ethanol", "toluene"] if args.optimize else
-                               ["ethanol", "toluene", "paracetamol", "caffeine"])
+    names = args.molecules or (
+        ["ethanol", "toluene"]
+        if args.optimize
+        else ["ethanol", "toluene", "paracetamol", "caffeine"]
+    )
     mols = {n: load_molecule(MOLECULES[n], name=n) for n in names}
     ef, ef_spec, d, d_spec = untrained_pair(args.ef, args.dipole, precision=args.precision)
     ours_calc = MaceIRCalculator(ef, ef_spec, d, d_spec, device=args.device)
@@ -162,15 +191,25 @@ def main() -> None:
         w.calc = anchor_calc
         w.get_forces()
         atoms = [len(a) for a in mols.values()]
-        print(f"models: {args.ef} + {args.dipole} ({args.precision}), device {args.device}, "
-              f"threads {torch.get_num_threads()}; molecules: {', '.join(names)} ({min(atoms)}-{max(atoms)} atoms); "
-              f"{args.rounds} round(s)", flush=True)
+        print(
+            f"models: {args.ef} + {args.dipole} ({args.precision}), device {args.device}, "
+            f"threads {torch.get_num_threads()}; molecules: {', '.join(names)} "
+            f"({min(atoms)}-{max(atoms)} atoms); "
+            f"{args.rounds} round(s)",
+            flush=True,
+        )
         try:
-            rounds = [time_round(mols, anchor_calc, ours_calc, tmp, args.optimize, ours_first=k % 2 == 1)
-                      for k in range(args.rounds)]
-        except Mace4irError as err:  # e.g. an optimisation on the untrained surface ran atoms together
-            raise SystemExit(f"harmonic_ir.py: {err} (untrained random-weight models; choose other --molecules "
-                             "or pass trained models)") from None
+            rounds = [
+                time_round(mols, anchor_calc, ours_calc, tmp, args.optimize, ours_first=k % 2 == 1)
+                for k in range(args.rounds)
+            ]
+        except (
+            Mace4irError
+        ) as err:  # e.g. an optimisation on the untrained surface ran atoms together
+            raise SystemExit(
+                f"harmonic_ir.py: {err} (untrained random-weight models; choose other --molecules "
+                "or pass trained models)"
+            ) from None
     report(rounds, args.optimize)
 
 
@@ -178,10 +217,15 @@ def report(rounds, optimize: bool) -> None:
     import numpy as np
 
     n = len(rounds[0][0])
-    print(f"{'molecule':12s} {'atoms':>5s} {'anchor s':>9s} {'ours s':>8s} {'ratio':>6s}   (per round)")
+    print(
+        f"{'molecule':12s} {'atoms':>5s} {'anchor s':>9s} {'ours s':>8s} {'ratio':>6s}   (per "
+        f"round)"
+    )
     for k, (rows, _) in enumerate(rounds):
         for name, n_atoms, (t_a, _), (t_o, _) in rows:
-            print(f"{name:12s} {n_atoms:5d} {t_a:9.2f} {t_o:8.2f} {t_a / t_o:5.1f}x   (round {k + 1})")
+            print(
+                f"{name:12s} {n_atoms:5d} {t_a:9.2f} {t_o:8.2f} {t_a / t_o:5.1f}x   (round {k + 1})"
+            )
     t_anchor = sum(r[2][0] for rows, _ in rounds for r in rows)
     t_single = sum(r[3][0] for rows, _ in rounds for r in rows)
     t_batch = sum(t for _, t in rounds)
@@ -189,15 +233,28 @@ def report(rounds, optimize: bool) -> None:
     m = n * len(rounds)
     spread = f" (rounds: {', '.join(f'{x:.1f}x' for x in per_round)})" if len(rounds) > 1 else ""
     print(f"ase.vibrations.Infrared + MACECalculator : {t_anchor / m:8.3f} s/molecule")
-    print(f"mace4ir harmonic_ir (autograd)           : {t_single / m:8.3f} s/molecule   ratio {t_anchor / t_single:6.1f}x"
-          + spread)
-    print(f"mace4ir harmonic_ir_many (all at once)  : {t_batch / m:8.3f} s/molecule   ratio {t_anchor / t_batch:6.1f}x")
+    print(
+        f"mace4ir harmonic_ir (autograd)           : {t_single / m:8.3f} s/molecule   ratio "
+        f"{t_anchor / t_single:6.1f}x" + spread
+    )
+    print(
+        f"mace4ir harmonic_ir_many (all at once)  : {t_batch / m:8.3f} s/molecule   ratio "
+        f"{t_anchor / t_batch:6.1f}x"
+    )
     dev = max(float(np.abs(r[2][1] - r[3][1]).max()) for r in rounds[0][0])
-    if optimize:  # the untrained surfaces have many minima: the two optimisers may find different ones
-        print(f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (minima may differ on an untrained surface)")
+    if (
+        optimize
+    ):  # the untrained surfaces have many minima: the two optimisers may find different ones
+        print(
+            f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (minima may differ on an untrained "
+            f"surface)"
+        )
     else:
-        print(f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (untrained models at unoptimised geometries: "
-              "ASE does not project out rotations, which mix with the non-zero gradient)")
+        print(
+            f"max ||ν| ours - |ν| anchor| = {dev:.2f} cm^-1 (untrained models at unoptimised "
+            f"geometries: "
+            "ASE does not project out rotations, which mix with the non-zero gradient)"
+        )
 
 
 if __name__ == "__main__":

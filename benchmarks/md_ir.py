@@ -16,7 +16,8 @@ Part 2 (--spectrum) — wall time to a converged spectrum: one long trajectory (
 Models for part 1 are untrained mace-torch models of the given configs unless paths are
 given (cost does not depend on the weights). Small run on this CPU:
 
-    OMP_NUM_THREADS=2 python benchmarks/md_ir.py --ef ef_tiny --dipole dipole_tiny --replicas 1 8 32 --steps 100
+    OMP_NUM_THREADS=2 python benchmarks/md_ir.py --ef ef_tiny --dipole dipole_tiny --replicas 1 8 32
+    --steps 100
     OMP_NUM_THREADS=2 python benchmarks/md_ir.py --spectrum --reference-ps 55 --replicas 32
 GPU (the batched engine's real target): add --device cuda --replicas 1 64 256 1024.
 """
@@ -33,10 +34,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
 def load_pair(args):
+    import sys
+
     from mace4ir.evaluation import MaceIRCalculator
     from mace4ir.evaluation.calculators.mace_ir import load_model_handle
-    import sys
-    
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # shared with the tests
     from untrained_models import untrained_pair
 
@@ -44,7 +46,9 @@ def load_pair(args):
         ef = load_model_handle(args.ef, "ef", args.trust_pickle, args.device)
         d = load_model_handle(args.dipole, "dipole", args.trust_pickle, args.device)
         return MaceIRCalculator(ef, None, d, None, device=args.device), ef.model, d.model
-    ef_m, ef_s, d_m, d_s = untrained_pair(args.ef, args.dipole, elements=(1, 6, 7, 8, 9), precision=args.precision)
+    ef_m, ef_s, d_m, d_s = untrained_pair(
+        args.ef, args.dipole, elements=(1, 6, 7, 8, 9), precision=args.precision
+    )
     return MaceIRCalculator(ef_m, ef_s, d_m, d_s, device=args.device), ef_m, d_m
 
 
@@ -61,9 +65,15 @@ def ase_steps_per_s(atoms, ef_model, d_model, args) -> float:
         torch.save(ef_model, Path(tmp) / "ef.model")
         torch.save(d_model, Path(tmp) / "d.model")
         dtype = str(next(ef_model.parameters()).dtype).replace("torch.", "")
-        ef = MACECalculator(model_paths=str(Path(tmp) / "ef.model"), device=args.device, default_dtype=dtype)
-        dip = MACECalculator(model_paths=str(Path(tmp) / "d.model"), device=args.device, default_dtype=dtype,
-                             model_type="DipoleMACE")
+        ef = MACECalculator(
+            model_paths=str(Path(tmp) / "ef.model"), device=args.device, default_dtype=dtype
+        )
+        dip = MACECalculator(
+            model_paths=str(Path(tmp) / "d.model"),
+            device=args.device,
+            default_dtype=dtype,
+            model_type="DipoleMACE",
+        )
     a = atoms.copy()
     a.calc = ef
     dipoles = []
@@ -74,7 +84,9 @@ def ase_steps_per_s(atoms, ef_model, d_model, args) -> float:
 
     rng = np.random.default_rng(1)
     a.set_momenta(rng.normal(size=(len(a), 3)) * np.sqrt(units.kB * 300 * a.get_masses())[:, None])
-    dyn = Langevin(a, timestep=0.5 * units.fs, temperature_K=300, friction=0.01, fixcm=False, rng=rng)
+    dyn = Langevin(
+        a, timestep=0.5 * units.fs, temperature_K=300, friction=0.01, fixcm=False, rng=rng
+    )
     dyn.attach(record, interval=1)
     dyn.run(5)  # warm-up
     start = time.perf_counter()
@@ -85,11 +97,26 @@ def ase_steps_per_s(atoms, ef_model, d_model, args) -> float:
 def ours_steps_per_s(atoms, calc, replicas: int, steps: int) -> float:
     from mace4ir.evaluation import md_ir
 
-    md_ir(atoms, calc, replicas=replicas, thermalization_ps=0.0, production_ps=0.0025, traj_every=0,
-          progress=False)  # warm-up (graph, allocator)
+    md_ir(
+        atoms,
+        calc,
+        replicas=replicas,
+        thermalization_ps=0.0,
+        production_ps=0.0025,
+        traj_every=0,
+        progress=False,
+    )  # warm-up (graph, allocator)
     start = time.perf_counter()
-    md_ir(atoms, calc, replicas=replicas, thermalization_ps=0.0, production_ps=steps * 0.5e-3, traj_every=0,
-          progress=False, chunk_steps=max(steps, 1))
+    md_ir(
+        atoms,
+        calc,
+        replicas=replicas,
+        thermalization_ps=0.0,
+        production_ps=steps * 0.5e-3,
+        traj_every=0,
+        progress=False,
+        chunk_steps=max(steps, 1),
+    )
     return replicas * steps / (time.perf_counter() - start)
 
 
@@ -103,13 +130,22 @@ def spectrum_on_grid(res, grid):
 
 def time_to_spectrum(atoms, args, provider_factory):
     import numpy as np
+
     from mace4ir.evaluation import md_ir
     from mace4ir.evaluation.spectra.metrics import pearson
 
     grid = np.arange(400.0, 4000.0, 2.0)
     start = time.perf_counter()
-    ref = md_ir(atoms, provider_factory(), replicas=1, thermalization_ps=5.0,
-                production_ps=args.reference_ps - 5.0, traj_every=0, progress=False, seed=100)
+    ref = md_ir(
+        atoms,
+        provider_factory(),
+        replicas=1,
+        thermalization_ps=5.0,
+        production_ps=args.reference_ps - 5.0,
+        traj_every=0,
+        progress=False,
+        seed=100,
+    )
     t_ref = time.perf_counter() - start
     ref_steps = int(round(args.reference_ps * 2000))
     ref_y = spectrum_on_grid(ref, grid)
@@ -117,11 +153,23 @@ def time_to_spectrum(atoms, args, provider_factory):
     prod, therm = 0.5, 1.0
     while True:
         start = time.perf_counter()
-        res = md_ir(atoms, provider_factory(), replicas=R, thermalization_ps=therm, thermalization_friction_fs_inv=0.02,
-                    production_ps=prod, traj_every=0, progress=False, seed=200)
+        res = md_ir(
+            atoms,
+            provider_factory(),
+            replicas=R,
+            thermalization_ps=therm,
+            thermalization_friction_fs_inv=0.02,
+            production_ps=prod,
+            traj_every=0,
+            progress=False,
+            seed=200,
+        )
         t_rep = time.perf_counter() - start
         r = pearson(spectrum_on_grid(res, grid), ref_y)
-        print(f"  {R} replicas x ({therm} + {prod} ps): pearson {r:.4f} vs the {args.reference_ps} ps run")
+        print(
+            f"  {R} replicas x ({therm} + {prod} ps): pearson {r:.4f} vs the {args.reference_ps} "
+            f"ps run"
+        )
         if r >= 0.98 or prod >= args.reference_ps:
             return ref_steps, t_ref, int(round((therm + prod) * 2000)), t_rep, R, r
         prod *= 2
@@ -137,38 +185,60 @@ def harmonic_factory(atoms):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ef", default="ef_small", help="EF model config name or a trained RUN/model path")
-    parser.add_argument("--dipole", default="dipole", help="D model config name or a trained RUN/model path")
-    parser.add_argument("--precision", default="float32", help="precision of untrained config models")
+    parser.add_argument(
+        "--ef", default="ef_small", help="EF model config name or a trained RUN/model path"
+    )
+    parser.add_argument(
+        "--dipole", default="dipole", help="D model config name or a trained RUN/model path"
+    )
+    parser.add_argument(
+        "--precision", default="float32", help="precision of untrained config models"
+    )
     parser.add_argument("--trust-pickle", action="store_true")
-    parser.add_argument("--molecule", default="CC(=O)C", help="SMILES or structure file (default acetone)")
+    parser.add_argument(
+        "--molecule", default="CC(=O)C", help="SMILES or structure file (default acetone)"
+    )
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--steps", type=int, default=100, help="timed MD steps per measurement")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--spectrum", action="store_true", help="also run part 2 (time to a converged spectrum)")
+    parser.add_argument(
+        "--spectrum", action="store_true", help="also run part 2 (time to a converged spectrum)"
+    )
     parser.add_argument("--spectrum-model", choices=("harmonic", "mace"), default="harmonic")
-    parser.add_argument("--spectrum-molecule", default="C=CF",
-                        help="molecule of part 2 (default fluoroethene, of the paper's MD set; needs a true "
-                             "GFN2-xTB minimum for the harmonic dynamics)")
-    parser.add_argument("--reference-ps", type=float, default=55.0, help="length of the single reference run (ps)")
+    parser.add_argument(
+        "--spectrum-molecule",
+        default="C=CF",
+        help="molecule of part 2 (default fluoroethene, of the paper's MD set; needs a true "
+        "GFN2-xTB minimum for the harmonic dynamics)",
+    )
+    parser.add_argument(
+        "--reference-ps", type=float, default=55.0, help="length of the single reference run (ps)"
+    )
     args = parser.parse_args()
 
     import torch
+
     from mace4ir.evaluation import load_molecule
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     atoms = load_molecule(args.molecule)
     calc, ef_model, d_model = load_pair(args)
-    print(f"molecule {atoms.get_chemical_formula()} ({len(atoms)} atoms); models {args.ef} + {args.dipole}; "
-          f"device {args.device}; threads {torch.get_num_threads()}; {args.steps} steps per measurement")
+    print(
+        f"molecule {atoms.get_chemical_formula()} ({len(atoms)} atoms); models {args.ef} + "
+        f"{args.dipole}; "
+        f"device {args.device}; threads {torch.get_num_threads()}; {args.steps} steps per "
+        f"measurement"
+    )
     anchor = ase_steps_per_s(atoms, ef_model, d_model, args)
     print(f"ASE Langevin + MACECalculator (EF + D every step): {anchor:9.2f} replica-steps/s")
     per_step = {}
     for R in args.replicas:
         rate = ours_steps_per_s(atoms, calc, R, args.steps)
         per_step[R] = R / rate
-        print(f"mace4ir batched BAOAB, {R:5d} replicas           : {rate:9.2f} replica-steps/s   "
-              f"ratio {rate / anchor:6.1f}x")
+        print(
+            f"mace4ir batched BAOAB, {R:5d} replicas           : {rate:9.2f} replica-steps/s   "
+            f"ratio {rate / anchor:6.1f}x"
+        )
     if not args.spectrum:
         return
     print("part 2: wall time to a spectrum with pearson >= 0.98 vs one long run")
@@ -178,15 +248,21 @@ def main() -> None:
     else:
         start_atoms, factory = spec_atoms, lambda: calc
     ref_steps, t_ref, rep_steps, t_rep, R, r = time_to_spectrum(start_atoms, args, factory)
-    print(f"  {start_atoms.get_chemical_formula()}, measured ({args.spectrum_model} dynamics): one {args.reference_ps} ps run {t_ref:.1f} s, "
-          f"{R} replicas {t_rep:.1f} s -> {t_ref / t_rep:.1f}x less wall time")
+    print(
+        f"  {start_atoms.get_chemical_formula()}, measured ({args.spectrum_model} dynamics): one "
+        f"{args.reference_ps} ps run {t_ref:.1f} s, "
+        f"{R} replicas {t_rep:.1f} s -> {t_ref / t_rep:.1f}x less wall time"
+    )
     if R in per_step and args.spectrum_molecule == args.molecule:
         mace_ref = ref_steps * per_step.get(1, per_step[min(per_step)] / min(per_step))
         mace_ase = ref_steps / anchor
         mace_rep = rep_steps * per_step[R]
-        print(f"  projected with the MACE engine above: one long run {mace_ref:.0f} s (ours, 1 replica) / "
-              f"{mace_ase:.0f} s (ASE); {R} batched replicas {mace_rep:.0f} s -> "
-              f"{mace_ref / mace_rep:.1f}x / {mace_ase / mace_rep:.1f}x less wall time")
+        print(
+            f"  projected with the MACE engine above: one long run {mace_ref:.0f} s (ours, 1 "
+            f"replica) / "
+            f"{mace_ase:.0f} s (ASE); {R} batched replicas {mace_rep:.0f} s -> "
+            f"{mace_ref / mace_rep:.1f}x / {mace_ase / mace_rep:.1f}x less wall time"
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ def make_release(work: Path, model: str) -> tuple[Path, Path, Path]:
     from release_helpers import make_run  # noqa: E402  (tiny made-up manifest, random weights)
 
     from mace4ir.release.export import ExportOptions, export_release
-    from mace4ir.training.models.weights_io import load_model, save_model
     from mace4ir.training.models.build import build_model, load_model_config, model_spec
+    from mace4ir.training.models.weights_io import load_model, save_model
 
     ef_run, d_run = make_run(work, "ef"), make_run(work, "dipole")
     if model != "ef_tiny":  # replace the EF model by the requested size
@@ -53,7 +53,9 @@ def make_release(work: Path, model: str) -> tuple[Path, Path, Path]:
 
         spec = model_spec(load_model_config(model, "float64"), MANIFEST)
         save_model(build_model(spec), spec, ef_run / "best_model")
-    release = export_release(ExportOptions(ef=ef_run, dipole=d_run, out=work / "release", overwrite=True))
+    release = export_release(
+        ExportOptions(ef=ef_run, dipole=d_run, out=work / "release", overwrite=True)
+    )
     pickles = []
     for run, name in ((ef_run, "ef.model"), (d_run, "dipole.model")):
         torch.save(load_model(run / "best_model")[0], work / name)
@@ -67,7 +69,9 @@ def timed(code: str) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="ef_small", help="EF model config (default: ef_small)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--work", type=Path, default=Path("/tmp/release_bench"))
@@ -76,13 +80,24 @@ def main() -> None:
     release, ef, dip = make_release(args.work, args.model)
     ours = [timed(OURS.format(release=str(release))) for _ in range(args.repeats)]
     anchor = [timed(ANCHOR.format(ef=str(ef), dip=str(dip))) for _ in range(args.repeats)]
-    assert abs(ours[0]["energy"] - anchor[0]["energy"]) < 1e-6, (ours[0]["energy"], anchor[0]["energy"])
+    assert abs(ours[0]["energy"] - anchor[0]["energy"]) < 1e-6, (
+        ours[0]["energy"],
+        anchor[0]["energy"],
+    )
     t_ours = statistics.median(r["seconds"] for r in ours)
     t_anchor = statistics.median(r["seconds"] for r in anchor)
-    print(f"EF model {args.model}, float64, CPU; median of {args.repeats} fresh processes (imports included)")
-    print(f"  mace4ir.load(release) + first E/F/μ:            {t_ours:6.2f} s  (checksums verified, no pickle)")
+    print(
+        f"EF model {args.model}, float64, CPU; median of {args.repeats} fresh processes (imports "
+        f"included)"
+    )
+    print(
+        f"  mace4ir.load(release) + first E/F/μ:            {t_ours:6.2f} s  (checksums verified, "
+        f"no pickle)"
+    )
     print(f"  mace-torch MACECalculator(.model pickles) + E/F/μ: {t_anchor:6.2f} s")
-    print(f"  ratio anchor/ours: {t_anchor / t_ours:.2f}x  (same energy: {ours[0]['energy']:.6f} eV)")
+    print(
+        f"  ratio anchor/ours: {t_anchor / t_ours:.2f}x  (same energy: {ours[0]['energy']:.6f} eV)"
+    )
 
 
 if __name__ == "__main__":

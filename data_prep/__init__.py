@@ -24,5 +24,13 @@ __getattr__, __dir__ = lazy_exports(
         "verify": "data_prep.prepared.verify",
     },
 )
-__all__ = ["load_manifest", "open_records", "open_split", "PrepOptions", "prepare", "write_sample",
-           "SAMPLE_MOLECULES", "verify"]
+__all__ = [
+    "load_manifest",
+    "open_records",
+    "open_split",
+    "PrepOptions",
+    "prepare",
+    "write_sample",
+    "SAMPLE_MOLECULES",
+    "verify",
+]

@@ -24,7 +24,7 @@ import logging
 import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -90,7 +90,24 @@ SAMPLE_MOLECULES = {
 }
 
 # Unpaired electrons of the free atoms' ground states (for the atom reference energies).
-ATOM_UNPAIRED = {1: 1, 3: 1, 5: 1, 6: 2, 7: 3, 8: 2, 9: 1, 11: 1, 12: 0, 13: 1, 14: 2, 15: 3, 16: 2, 17: 1, 35: 1, 53: 1}
+ATOM_UNPAIRED = {
+    1: 1,
+    3: 1,
+    5: 1,
+    6: 2,
+    7: 3,
+    8: 2,
+    9: 1,
+    11: 1,
+    12: 0,
+    13: 1,
+    14: 2,
+    15: 3,
+    16: 2,
+    17: 1,
+    35: 1,
+    53: 1,
+}
 
 
 def _require(module: str, extra: str):
@@ -99,7 +116,9 @@ def _require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise Mace4irError(f"the sample needs {module.split('.')[0]}: pip install 'mace4ir[{extra}]'") from None
+        raise Mace4irError(
+            f"the sample needs {module.split('.')[0]}: pip install 'mace4ir[{extra}]'"
+        ) from None
 
 
 def _one_thread():
@@ -113,15 +132,21 @@ def xtb_singlepoint(numbers, positions_bohr, charge: int = 0, uhf: int = 0) -> d
     """GFN2-xTB energy (Ha), gradient (Ha/Bohr) and dipole (e·Bohr), all atomic units."""
     Calculator = _require("tblite.interface", "xtb").Calculator
 
-    calc = Calculator("GFN2-xTB", np.asarray(numbers), np.asarray(positions_bohr, float), charge=charge, uhf=uhf)
+    calc = Calculator(
+        "GFN2-xTB", np.asarray(numbers), np.asarray(positions_bohr, float), charge=charge, uhf=uhf
+    )
     calc.set("verbosity", 0)
     calc.set("accuracy", XTB_ACCURACY)
     with _one_thread():
         res = calc.singlepoint()
-    return {"energy": float(res.get("energy")), "gradient": res.get("gradient"), "dipole": res.get("dipole")}
+    return {
+        "energy": float(res.get("energy")),
+        "gradient": res.get("gradient"),
+        "dipole": res.get("dipole"),
+    }
 
 
-@lru_cache(maxsize=None)
+@cache
 def atom_reference_energy(z: int) -> float:
     """GFN2-xTB energy (Ha) of the isolated neutral atom in its ground-state spin."""
     if z not in ATOM_UNPAIRED:
@@ -129,7 +154,7 @@ def atom_reference_energy(z: int) -> float:
     return xtb_singlepoint([z], np.zeros((1, 3)), uhf=ATOM_UNPAIRED[z])["energy"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference_geometry(smiles: str) -> Atoms:
     """RDKit geometry relaxed with GFN2-xTB (loose, 0.05 eV/Å: a sampling centre, not a minimum)."""
     from ase.optimize import BFGS
@@ -144,7 +169,8 @@ def reference_geometry(smiles: str) -> Atoms:
 
 
 def thermal_displacement(atoms: Atoms, temperature: float, rng: np.random.Generator) -> np.ndarray:
-    """Positions (Å) displaced as independent Einstein oscillators at ``temperature`` K, randomly rotated."""
+    """Positions (Å) displaced as independent Einstein oscillators at ``temperature`` K, randomly
+    rotated."""
     omega = 2 * math.pi * units._c * 100 * EINSTEIN_CM1  # rad/s
     k_si = atomic_masses[atoms.numbers] * units._amu * omega**2  # N/m
     kt_si = units._k * temperature
@@ -173,7 +199,8 @@ def _hash(text: str, n: int = 16) -> str:
 
 
 def make_conformer(index: int, seed: int) -> dict:
-    """One sample record (all QCML fields of the three bundled configs), deterministic in (index, seed)."""
+    """One sample record (all QCML fields of the three bundled configs), deterministic in (index,
+    seed)."""
     rng = np.random.default_rng([seed, index])
     names = list(SAMPLE_MOLECULES)
     name = names[int(rng.integers(len(names)))]
@@ -216,7 +243,9 @@ def _make_range(args) -> list[dict]:
     return [make_conformer(i, seed) for i in range(start, stop)]
 
 
-def compute_conformers(n_records: int, seed: int, workers: int = 1, progress: bool = False) -> list[dict]:
+def compute_conformers(
+    n_records: int, seed: int, workers: int = 1, progress: bool = False
+) -> list[dict]:
     """All sample records in index order (identical for any worker count)."""
     from tqdm import tqdm
 
@@ -244,12 +273,19 @@ def sample_metadata(n_records: int, seed: int, elements: list[int]) -> dict:
         "level_of_theory": LEVEL_OF_THEORY,
         "note": "QCML-format sample: fields keep QCML's pbe0_* names but hold GFN2-xTB values",
         "xtb_accuracy": XTB_ACCURACY,
-        "units": {"positions": "bohr", "energy": "hartree", "forces": "hartree/bohr", "dipole": "e*bohr"},
+        "units": {
+            "positions": "bohr",
+            "energy": "hartree",
+            "forces": "hartree/bohr",
+            "dipole": "e*bohr",
+        },
         "formation_energy": "total energy minus GFN2-xTB energies of the isolated atoms",
         "atom_reference_energies_hartree": {str(z): atom_reference_energy(z) for z in elements},
         "atom_reference_unpaired_electrons": {str(z): ATOM_UNPAIRED[z] for z in elements},
         "conformer_sampling": {
-            "method": "mass-weighted Gaussian (Einstein oscillator) displacements + random rotation",
+            "method": (
+                "mass-weighted Gaussian (Einstein oscillator) displacements + random rotation"
+            ),
             "einstein_frequency_cm1": EINSTEIN_CM1,
             "temperature_range_K": [0.0, T_MAX],
             "outlier_temperature_K": OUTLIER_T,

@@ -12,12 +12,17 @@ from mace4ir.evaluation.calculators import from_options as calculator_options
 
 log = logging.getLogger("mace4ir.ir")
 
-_MOLECULE_HELP = "structure file (any format ase.io reads) or SMILES string (RDKit embedding); several allowed"
+_MOLECULE_HELP = (
+    "structure file (any format ase.io reads) or SMILES string (RDKit embedding); several allowed"
+)
 
 
 def register(subparsers) -> None:
-    ir = subparsers.add_parser("ir", help="harmonic or MD-based IR spectra of molecules",
-                               description="IR spectra from a MACE-EF + MACE-D model pair or GFN2-xTB.")
+    ir = subparsers.add_parser(
+        "ir",
+        help="harmonic or MD-based IR spectra of molecules",
+        description="IR spectra from a MACE-EF + MACE-D model pair or GFN2-xTB.",
+    )
     sub = ir.add_subparsers(dest="ir_command", metavar="KIND", required=True)
     _harmonic_parser(sub)
     _md_parser(sub)
@@ -26,44 +31,74 @@ def register(subparsers) -> None:
 def _common(p) -> None:
     p.add_argument("molecules", nargs="+", metavar="MOLECULE", help=_MOLECULE_HELP)
     calculator_options.add_arguments(p)
-    p.add_argument("--reference", help="experimental JCAMP-DX spectrum to overlay and score against (one molecule)")
+    p.add_argument(
+        "--reference",
+        help="experimental JCAMP-DX spectrum to overlay and score against (one molecule)",
+    )
     p.add_argument("--name", help="name of the molecule in outputs (default: file stem or formula)")
     p.add_argument("--out", default="ir_results", help="output folder (default ir_results/)")
 
 
 def _harmonic_parser(sub) -> None:
-    p = sub.add_parser("harmonic", help="harmonic IR: optimise, Hessian, normal modes, intensities",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Harmonic IR spectrum. Writes modes.csv (cm^-1, km/mol, (D/Å)^2/amu, amu), "
-                                   "harmonic.json, spectrum.csv (km/mol per cm^-1) and spectrum.png per molecule.")
+    p = sub.add_parser(
+        "harmonic",
+        help="harmonic IR: optimise, Hessian, normal modes, intensities",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Harmonic IR spectrum. Writes modes.csv (cm^-1, km/mol, (D/Å)^2/amu, amu), "
+        "harmonic.json, spectrum.csv (km/mol per cm^-1) and spectrum.png per molecule.",
+    )
     _common(p)
-    p.add_argument("--config", default="harmonic", help="harmonic config: built-in name or YAML path")
+    p.add_argument(
+        "--config", default="harmonic", help="harmonic config: built-in name or YAML path"
+    )
     p.add_argument("--fmax", type=float, help="optimiser max force in eV/Å (config default 0.001)")
     p.add_argument("--no-optimize", action="store_true", help="use the geometry as given")
-    p.add_argument("--method", choices=("auto", "autograd", "fd"), help="derivatives (config default auto)")
-    p.add_argument("--delta", type=float, help="finite-difference displacement in Å (config default 0.002)")
-    p.add_argument("--nfree", type=int, choices=(2, 4), help="finite-difference stencil points (config default 2)")
-    p.add_argument("--fwhm", type=float, help="line width (FWHM) in cm^-1 for the broadened spectrum (default 20)")
-    p.add_argument("--shape", choices=("gaussian", "lorentzian"), help="line shape (default gaussian)")
+    p.add_argument(
+        "--method", choices=("auto", "autograd", "fd"), help="derivatives (config default auto)"
+    )
+    p.add_argument(
+        "--delta", type=float, help="finite-difference displacement in Å (config default 0.002)"
+    )
+    p.add_argument(
+        "--nfree",
+        type=int,
+        choices=(2, 4),
+        help="finite-difference stencil points (config default 2)",
+    )
+    p.add_argument(
+        "--fwhm",
+        type=float,
+        help="line width (FWHM) in cm^-1 for the broadened spectrum (default 20)",
+    )
+    p.add_argument(
+        "--shape", choices=("gaussian", "lorentzian"), help="line shape (default gaussian)"
+    )
     p.set_defaults(func=run_harmonic)
 
 
 def _md_parser(sub) -> None:
-    p = sub.add_parser("md", help="MD-based IR: batched Langevin replicas, dipole autocorrelation",
-                       description="MD-based IR spectrum (BAOAB Langevin, all replicas in one batch). Defaults "
-                                   "from configs/ir/md.yaml (paper: 300 K, 0.5 fs, 5 ps + 50 ps, friction "
-                                   "9.82e-4 fs^-1 = 0.01 ASE units). Writes trajectories (extxyz), spectrum.csv "
-                                   "(km/mol per cm^-1, mean and spread over replicas) and spectrum.png; rerunning "
-                                   "with the same --out resumes an interrupted run.")
+    p = sub.add_parser(
+        "md",
+        help="MD-based IR: batched Langevin replicas, dipole autocorrelation",
+        description="MD-based IR spectrum (BAOAB Langevin, all replicas in one batch). Defaults "
+        "from configs/ir/md.yaml (paper: 300 K, 0.5 fs, 5 ps + 50 ps, friction "
+        "9.82e-4 fs^-1 = 0.01 ASE units). Writes trajectories (extxyz), spectrum.csv "
+        "(km/mol per cm^-1, mean and spread over replicas) and spectrum.png; rerunning "
+        "with the same --out resumes an interrupted run.",
+    )
     _common(p)
-    p.add_argument("--config", default="md", help="MD config: built-in name or YAML path (default md)")
+    p.add_argument(
+        "--config", default="md", help="MD config: built-in name or YAML path (default md)"
+    )
     p.add_argument("--replicas", type=int, help="independent trajectories per molecule (default 1)")
     p.add_argument("--temperature", type=float, help="temperature in K (default 300)")
     p.add_argument("--timestep", type=float, help="time step in fs (default 0.5)")
     p.add_argument("--thermalization-ps", type=float, help="thermalisation in ps (default 5)")
     p.add_argument("--production-ps", type=float, help="production in ps (default 50)")
     p.add_argument("--friction", type=float, help="Langevin friction in fs^-1 (default 9.82e-4)")
-    p.add_argument("--dipole-route", choices=("fd", "apt"), help="dμ/dt by finite differences or Σ P_i·v_i")
+    p.add_argument(
+        "--dipole-route", choices=("fd", "apt"), help="dμ/dt by finite differences or Σ P_i·v_i"
+    )
     p.add_argument("--quantum-correction", choices=("harmonic", "standard", "schofield"))
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -86,7 +121,9 @@ def _molecules(args):
     mols = [load_molecule(m, name=args.name) for m in args.molecules]
     for spec, atoms in zip(args.molecules, mols):
         if len(atoms) < 2:  # no vibrations: nothing to plot, no strongest band to report
-            raise Mace4irError(f"molecule {spec}: a single atom has no vibrations, so no IR spectrum")
+            raise Mace4irError(
+                f"molecule {spec}: a single atom has no vibrations, so no IR spectrum"
+            )
     return mols, [_safe(str(a.info.get("name") or a.get_chemical_formula())) for a in mols]
 
 
@@ -100,8 +137,11 @@ def _reference_curve(args, grid):
     return experimental_spectrum(args.reference, grid) if args.reference else None
 
 
-def _write_outputs(folder: Path, name: str, grid, y, std, reference, label: str, sticks=None) -> dict:
+def _write_outputs(
+    folder: Path, name: str, grid, y, std, reference, label: str, sticks=None
+) -> dict:
     import numpy as np
+
     from mace4ir.evaluation.spectra.metrics import compare_spectra
     from mace4ir.evaluation.spectra.plots import overlay
 
@@ -118,42 +158,82 @@ def _write_outputs(folder: Path, name: str, grid, y, std, reference, label: str,
 # ---- harmonic ----------------------------------------------------------------------------
 def run_harmonic(args) -> int:
     import numpy as np
+
     from mace4ir.config import load_config
-    from mace4ir.evaluation.spectra.broadening import wavenumber_grid
     from mace4ir.evaluation.harmonic.calculation import harmonic_ir, harmonic_ir_many
+    from mace4ir.evaluation.spectra.broadening import wavenumber_grid
 
     cfg = load_config(args.config, group="ir")
-    for key, value in (("fmax", args.fmax), ("method", args.method), ("delta", args.delta),
-                       ("nfree", args.nfree), ("fwhm_cm1", args.fwhm), ("shape", args.shape)):
+    for key, value in (
+        ("fmax", args.fmax),
+        ("method", args.method),
+        ("delta", args.delta),
+        ("nfree", args.nfree),
+        ("fwhm_cm1", args.fwhm),
+        ("shape", args.shape),
+    ):
         if value is not None:
             cfg[key] = value
     if args.no_optimize:
         cfg["optimize"] = False
     mols, names = _molecules(args)
-    opt = dict(optimize=cfg["optimize"], fmax=cfg["fmax"], steps=cfg["steps"], optimizer=cfg["optimizer"])
+    opt = dict(
+        optimize=cfg["optimize"], fmax=cfg["fmax"], steps=cfg["steps"], optimizer=cfg["optimizer"]
+    )
     spec = calculator_options.spec_from_args(args)
     calc = calculator_options.build(spec)
     if spec["type"] == "xtb":
         from mace4ir.evaluation.calculators.xtb import for_molecule
 
-        results = [harmonic_ir(m, for_molecule(calc, m), method=cfg["method"], delta=cfg["delta"], nfree=cfg["nfree"],
-                               **opt) for m in mols]
+        results = [
+            harmonic_ir(
+                m,
+                for_molecule(calc, m),
+                method=cfg["method"],
+                delta=cfg["delta"],
+                nfree=cfg["nfree"],
+                **opt,
+            )
+            for m in mols
+        ]
     else:
         if cfg["method"] in ("auto", "autograd"):
             results = harmonic_ir_many(mols, calc, **opt)
         else:
-            results = [harmonic_ir(m, calc, method="fd", delta=cfg["delta"], nfree=cfg["nfree"], **opt) for m in mols]
+            results = [
+                harmonic_ir(m, calc, method="fd", delta=cfg["delta"], nfree=cfg["nfree"], **opt)
+                for m in mols
+            ]
     grid = wavenumber_grid(*cfg["grid_cm1"])
     for name, res in zip(names, results):
         folder = Path(args.out) / name
         folder.mkdir(parents=True, exist_ok=True)
         _write_harmonic(folder, res)
         _, y = res.spectrum(grid, cfg["fwhm_cm1"], cfg["shape"])
-        np.savetxt(folder / "spectrum.csv", np.column_stack([grid, y]), delimiter=",",
-                   header="wavenumber_cm1,intensity_km_mol_per_cm1", comments="")
-        scores = _write_outputs(folder, name, grid, y, None, _reference_curve(args, grid), f"harmonic ({_kind(spec)})",
-                                sticks=[{"freq": res.frequencies_cm1, "intensity": res.intensities_km_mol,
-                                         "label": "modes", "color": "0.3"}])
+        np.savetxt(
+            folder / "spectrum.csv",
+            np.column_stack([grid, y]),
+            delimiter=",",
+            header="wavenumber_cm1,intensity_km_mol_per_cm1",
+            comments="",
+        )
+        scores = _write_outputs(
+            folder,
+            name,
+            grid,
+            y,
+            None,
+            _reference_curve(args, grid),
+            f"harmonic ({_kind(spec)})",
+            sticks=[
+                {
+                    "freq": res.frequencies_cm1,
+                    "intensity": res.intensities_km_mol,
+                    "label": "modes",
+                    "color": "0.3",
+                }
+            ],
+        )
         _log_harmonic(name, res, folder, scores)
     return 0
 
@@ -162,24 +242,49 @@ def _write_harmonic(folder: Path, res) -> None:
     import numpy as np
     from ase.io import write
 
-    rows = np.column_stack([np.arange(len(res.frequencies_cm1)), res.frequencies_cm1, res.intensities_km_mol,
-                            res.intensities_D2A2amu, res.reduced_masses])
-    np.savetxt(folder / "modes.csv", rows, delimiter=",", fmt=["%d", "%.4f", "%.6g", "%.6g", "%.6g"],
-               header="mode,frequency_cm1,intensity_km_mol,intensity_D2A2amu,reduced_mass_amu", comments="")
+    rows = np.column_stack(
+        [
+            np.arange(len(res.frequencies_cm1)),
+            res.frequencies_cm1,
+            res.intensities_km_mol,
+            res.intensities_D2A2amu,
+            res.reduced_masses,
+        ]
+    )
+    np.savetxt(
+        folder / "modes.csv",
+        rows,
+        delimiter=",",
+        fmt=["%d", "%.4f", "%.6g", "%.6g", "%.6g"],
+        header="mode,frequency_cm1,intensity_km_mol,intensity_D2A2amu,reduced_mass_amu",
+        comments="",
+    )
     (folder / "harmonic.json").write_text(json.dumps(res.to_dict(), indent=1))
     write(folder / "optimized.xyz", res.atoms)
 
 
 def _log_harmonic(name, res, folder, scores) -> None:
     if not res.converged:
-        log.warning("%s: geometry optimisation did NOT converge (max force %.2e eV/Å)", name, res.max_force)
+        log.warning(
+            "%s: geometry optimisation did NOT converge (max force %.2e eV/Å)", name, res.max_force
+        )
     if len(res.imaginary_cm1):
-        log.warning("%s: %d imaginary mode(s): %s", name, len(res.imaginary_cm1),
-                    ", ".join(f"{v:.1f}i cm^-1" for v in res.imaginary_cm1))
+        log.warning(
+            "%s: %d imaginary mode(s): %s",
+            name,
+            len(res.imaginary_cm1),
+            ", ".join(f"{v:.1f}i cm^-1" for v in res.imaginary_cm1),
+        )
     strongest = res.frequencies_cm1[res.intensities_km_mol.argmax()]
-    log.info("%s: %d modes, strongest at %.1f cm^-1 (%.1f km/mol) -> %s%s", name, len(res.frequencies_cm1),
-             strongest, res.intensities_km_mol.max(), folder,
-             f"; vs experiment pearson {scores['pearson']:.3f}" if scores else "")
+    log.info(
+        "%s: %d modes, strongest at %.1f cm^-1 (%.1f km/mol) -> %s%s",
+        name,
+        len(res.frequencies_cm1),
+        strongest,
+        res.intensities_km_mol.max(),
+        folder,
+        f"; vs experiment pearson {scores['pearson']:.3f}" if scores else "",
+    )
 
 
 # ---- MD ------------------------------------------------------------------------------------
@@ -187,10 +292,17 @@ def run_md(args) -> int:
     from mace4ir.evaluation.md.simulation import load_md_config, md_ir
 
     opts = load_md_config(args.config)
-    overrides = {"replicas": args.replicas, "temperature_K": args.temperature, "timestep_fs": args.timestep,
-                 "thermalization_ps": args.thermalization_ps, "production_ps": args.production_ps,
-                 "friction_fs_inv": args.friction, "dipole_route": args.dipole_route,
-                 "quantum_correction": args.quantum_correction, "seed": args.seed}
+    overrides = {
+        "replicas": args.replicas,
+        "temperature_K": args.temperature,
+        "timestep_fs": args.timestep,
+        "thermalization_ps": args.thermalization_ps,
+        "production_ps": args.production_ps,
+        "friction_fs_inv": args.friction,
+        "dipole_route": args.dipole_route,
+        "quantum_correction": args.quantum_correction,
+        "seed": args.seed,
+    }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     mols, names = _molecules(args)
     calc_spec = calculator_options.spec_from_args(args)
@@ -209,9 +321,21 @@ def run_md(args) -> int:
         spec.to_csv(folder / "md_spectrum.csv")
         keep = (spec.wavenumbers_cm1 >= 400) & (spec.wavenumbers_cm1 <= 4000)
         grid = spec.wavenumbers_cm1[keep]
-        scores = _write_outputs(folder, name, grid, spec.intensity[keep], spec.std[keep],
-                                _reference_curve(args, grid), f"MD ({_kind(calc_spec)}, {result.options.replicas} replicas)")
-        log.info("%s: MD spectrum -> %s (trajectories in %s)%s", name, folder, run_dir,
-                 f"; vs experiment pearson {scores['pearson']:.3f}" if scores else "")
+        scores = _write_outputs(
+            folder,
+            name,
+            grid,
+            spec.intensity[keep],
+            spec.std[keep],
+            _reference_curve(args, grid),
+            f"MD ({_kind(calc_spec)}, {result.options.replicas} replicas)",
+        )
+        log.info(
+            "%s: MD spectrum -> %s (trajectories in %s)%s",
+            name,
+            folder,
+            run_dir,
+            f"; vs experiment pearson {scores['pearson']:.3f}" if scores else "",
+        )
     (out / "md_result.json").write_text(json.dumps(result.to_dict(), indent=2))
     return 0

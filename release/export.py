@@ -23,18 +23,34 @@ from pathlib import Path
 import yaml
 
 from mace4ir import __version__
-from mace4ir.errors import Mace4irError
 from mace4ir.checksums import write_checksums
+from mace4ir.errors import Mace4irError
 from mace4ir.training.models.release_layout import (
-    FORMAT_NAME, FORMAT_VERSION, MODEL_CARD, MODEL_STEMS, RELEASE_CONFIG, TORCHSCRIPT_SUFFIX,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MODEL_CARD,
+    MODEL_STEMS,
+    RELEASE_CONFIG,
+    TORCHSCRIPT_SUFFIX,
 )
-from mace4ir.training.models.weights_io import check_kind, load_model, require_model, run_dir, save_model
+from mace4ir.training.models.weights_io import (
+    check_kind,
+    load_model,
+    require_model,
+    run_dir,
+    save_model,
+)
 
 log = logging.getLogger(__name__)
 
 UNITS = {
-    "positions": "Å", "energy": "eV", "forces": "eV/Å", "dipole": "e·Å",
-    "atomic_energies": "eV", "metrics_energy": "meV/atom", "metrics_forces": "meV/Å",
+    "positions": "Å",
+    "energy": "eV",
+    "forces": "eV/Å",
+    "dipole": "e·Å",
+    "atomic_energies": "eV",
+    "metrics_energy": "meV/atom",
+    "metrics_forces": "meV/Å",
     "metrics_dipole": "meÅ (milli e·Å)",
 }
 TEST_ERRORS = "test_errors.json"
@@ -42,17 +58,19 @@ TEST_ERRORS = "test_errors.json"
 
 @dataclass
 class ExportOptions:
-    ef: Path                      # training RUN dir (or a model_io stem) of the MACE-EF model
-    dipole: Path                  # training RUN dir (or a model_io stem) of the MACE-D model
-    out: Path                     # release folder to create
-    data: Path | None = None      # prepared dir (manifest.json); default: from the runs' config.yaml
-    bench: list[Path] | None = None  # benchmark results: `mace4ir bench` output folders or JSON files
+    ef: Path  # training RUN dir (or a model_io stem) of the MACE-EF model
+    dipole: Path  # training RUN dir (or a model_io stem) of the MACE-D model
+    out: Path  # release folder to create
+    data: Path | None = None  # prepared dir (manifest.json); default: from the runs' config.yaml
+    bench: list[Path] | None = (
+        None  # benchmark results: `mace4ir bench` output folders or JSON files
+    )
     torchscript: bool = False
     allow_missing_metrics: bool = False
     overwrite: bool = False
     license: str = "mit"
     model_name: str = "mace4ir"
-    repo_id: str | None = None    # used in the model card's loading example
+    repo_id: str | None = None  # used in the model card's loading example
     dataset_ids: list[str] | None = None  # Hub dataset ids for the card's `datasets:` metadata
 
 
@@ -60,7 +78,9 @@ def read_test_errors(path: Path, kind: str, allow_missing: bool) -> dict | None:
     file = run_dir(path) / TEST_ERRORS
     if not file.is_file():
         if allow_missing:
-            log.warning("%s: no test-set errors; exporting without metrics (--allow-missing-metrics)", file)
+            log.warning(
+                "%s: no test-set errors; exporting without metrics (--allow-missing-metrics)", file
+            )
             return None
         raise Mace4irError(
             f"{file}: missing: the {kind} model has no test-set errors. Run "
@@ -72,24 +92,35 @@ def read_test_errors(path: Path, kind: str, allow_missing: bool) -> dict | None:
         raise Mace4irError(f"{file}: invalid JSON: {exc}") from None
 
 
-REQUIRED_METRICS = {"ef": ("energy_mae_mev_atom", "forces_mae_mev_A"), "dipole": ("dipole_mae_meA",)}
+REQUIRED_METRICS = {
+    "ef": ("energy_mae_mev_atom", "forces_mae_mev_A"),
+    "dipole": ("dipole_mae_meA",),
+}
 
 
-def collect_metrics(opts: "ExportOptions") -> dict:
+def collect_metrics(opts: ExportOptions) -> dict:
     """Test-set errors of both models. ``evaluate-errors RUN_EF --dipole-run RUN_D`` writes
     both into the EF run's file, so the dipole numbers may come from there."""
     ef = read_test_errors(opts.ef, "ef", opts.allow_missing_metrics)
-    if not (run_dir(opts.dipole) / TEST_ERRORS).is_file() and ef and ef.get("dipole_mae_meA") is not None:
+    if (
+        not (run_dir(opts.dipole) / TEST_ERRORS).is_file()
+        and ef
+        and ef.get("dipole_mae_meA") is not None
+    ):
         dipole = ef
     else:
         dipole = read_test_errors(opts.dipole, "dipole", opts.allow_missing_metrics)
     local = ("data", "models")  # paths on the machine that evaluated: not for a public release
     ef, dipole = ({k: v for k, v in m.items() if k not in local} if m else m for m in (ef, dipole))
     for kind, metrics, path in (("ef", ef, opts.ef), ("dipole", dipole, opts.dipole)):
-        missing = [k for k in REQUIRED_METRICS[kind] if metrics is not None and metrics.get(k) is None]
+        missing = [
+            k for k in REQUIRED_METRICS[kind] if metrics is not None and metrics.get(k) is None
+        ]
         if missing:
-            raise Mace4irError(f"{run_dir(path) / TEST_ERRORS}: no {', '.join(missing)} for the {kind} model "
-                               "(evaluated with the wrong model or split?)")
+            raise Mace4irError(
+                f"{run_dir(path) / TEST_ERRORS}: no {', '.join(missing)} for the {kind} model "
+                "(evaluated with the wrong model or split?)"
+            )
     return {"ef": ef, "dipole": dipole}
 
 
@@ -108,8 +139,13 @@ def find_manifest(opts: ExportOptions) -> dict | None:
         if file.is_file():
             return json.loads(file.read_text())
     if opts.data:
-        raise Mace4irError(f"{opts.data}: no manifest.json (expected a folder written by 'mace4ir prep')")
-    log.warning("training data manifest not found (pass --data PREPARED); the model card will not describe the data")
+        raise Mace4irError(
+            f"{opts.data}: no manifest.json (expected a folder written by 'mace4ir prep')"
+        )
+    log.warning(
+        "training data manifest not found (pass --data PREPARED); the model card will not describe "
+        "the data"
+    )
     return None
 
 
@@ -117,14 +153,29 @@ def data_summary(manifest: dict | None) -> dict | None:
     """What the model card needs from the manifest (not shard paths/checksums)."""
     if manifest is None:
         return None
-    keep = ("energy_field", "seed", "split_by", "rejected", "subsets", "elements", "units", "r_max", "versions")
+    keep = (
+        "energy_field",
+        "seed",
+        "split_by",
+        "rejected",
+        "subsets",
+        "elements",
+        "units",
+        "r_max",
+        "versions",
+    )
     summary = {k: manifest[k] for k in keep if k in manifest}
     source = manifest.get("source")
     if isinstance(source, dict):  # no local paths in a public release
-        source = {k: source[k] for k in ("description", "level_of_theory", "n_records", "n_input_shards", "kind")
-                  if k in source}
+        source = {
+            k: source[k]
+            for k in ("description", "level_of_theory", "n_records", "n_input_shards", "kind")
+            if k in source
+        }
     summary["source"] = source
-    summary["splits"] = {name: split.get("count") for name, split in manifest.get("splits", {}).items()}
+    summary["splits"] = {
+        name: split.get("count") for name, split in manifest.get("splits", {}).items()
+    }
     summary["statistics"] = manifest.get("statistics", {})
     return summary
 
@@ -144,7 +195,10 @@ def read_bench_folder(path: Path) -> dict | None:
     with open(table, newline="") as fh:
         rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     run = json.loads((path / "run.json").read_text()) if (path / "run.json").is_file() else {}
-    return {"source": f"mace4ir bench {run.get('suite', path.name)} ({run.get('kind', '?')})", "results": rows}
+    return {
+        "source": f"mace4ir bench {run.get('suite', path.name)} ({run.get('kind', '?')})",
+        "results": rows,
+    }
 
 
 def read_benchmarks(paths: list[Path] | Path | None) -> list[dict] | None:
@@ -159,10 +213,16 @@ def read_benchmarks(paths: list[Path] | Path | None) -> list[dict] | None:
             out.append(entry)
             continue
         if path.is_dir():
-            found = [path / n for n in ("metrics.json", "summary.json", "results.json") if (path / n).is_file()]
+            found = [
+                path / n
+                for n in ("metrics.json", "summary.json", "results.json")
+                if (path / n).is_file()
+            ]
             if not found:
-                raise Mace4irError(f"{path}: not a 'mace4ir bench' output (no tables/classes.csv) and no "
-                                   "metrics.json / summary.json / results.json")
+                raise Mace4irError(
+                    f"{path}: not a 'mace4ir bench' output (no tables/classes.csv) and no "
+                    "metrics.json / summary.json / results.json"
+                )
             path = found[0]
         if not path.is_file():
             raise Mace4irError(f"{path}: benchmark results not found")
@@ -188,8 +248,11 @@ def model_entry(kind: str, spec: dict, model, source: Path) -> dict:
 
     stem = MODEL_STEMS[kind]
     entry = {
-        "kind": kind, "weights": stem + ".safetensors", "spec": stem + ".json",
-        "precision": spec["precision"], "architecture": spec["architecture"],
+        "kind": kind,
+        "weights": stem + ".safetensors",
+        "spec": stem + ".json",
+        "precision": spec["precision"],
+        "architecture": spec["architecture"],
         "atomic_numbers": spec["atomic_numbers"],
         "elements": [chemical_symbols[z] for z in spec["atomic_numbers"]],
         "avg_num_neighbors": spec["avg_num_neighbors"],
@@ -212,7 +275,11 @@ def export_torchscript(model, path: Path) -> str:
     except Exception as exc:  # mace-torch/e3nn modules are not all scriptable
         first = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {first[0] if first else ''}"
-        log.warning("TorchScript export of %s failed (%s); the safetensors weights are unaffected", path.name, reason)
+        log.warning(
+            "TorchScript export of %s failed (%s); the safetensors weights are unaffected",
+            path.name,
+            reason,
+        )
         return f"failed ({reason})"
 
 
@@ -238,11 +305,17 @@ def export_release(opts: ExportOptions) -> Path:
         check_kind(path, kind)
     metrics = collect_metrics(opts)
     config = {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_name": opts.model_name,
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model_name": opts.model_name,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "license": opts.license, "units": UNITS, "models": {}, "metrics": metrics,
+        "license": opts.license,
+        "units": UNITS,
+        "models": {},
+        "metrics": metrics,
         "benchmarks": read_benchmarks(opts.bench),
-        "training_data": data_summary(find_manifest(opts)), "software": software_versions(),
+        "training_data": data_summary(find_manifest(opts)),
+        "software": software_versions(),
     }
     tmp = prepare_out(opts.out, opts.overwrite)
     try:
@@ -259,7 +332,9 @@ def export_release(opts: ExportOptions) -> Path:
                     entry["torchscript_file"] = ts_name
                     names.append(ts_name)
         (tmp / RELEASE_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
-        (tmp / MODEL_CARD).write_text(render_model_card(config, repo_id=opts.repo_id, dataset_ids=opts.dataset_ids))
+        (tmp / MODEL_CARD).write_text(
+            render_model_card(config, repo_id=opts.repo_id, dataset_ids=opts.dataset_ids)
+        )
         write_checksums(tmp, names + [RELEASE_CONFIG, MODEL_CARD])
         out = Path(opts.out)
         if out.exists():

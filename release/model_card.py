@@ -12,9 +12,20 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from mace4ir.training.models.release_layout import CHECKSUM_FILE, MODEL_STEMS, RELEASE_CONFIG
 
-TAGS = ["mace", "mace-torch", "mace4ir", "interatomic-potential", "machine-learning-potential",
-        "infrared-spectroscopy", "ir-spectra", "dipole-moment", "chemistry", "molecules",
-        "equivariant", "safetensors"]
+TAGS = [
+    "mace",
+    "mace-torch",
+    "mace4ir",
+    "interatomic-potential",
+    "machine-learning-potential",
+    "infrared-spectroscopy",
+    "ir-spectra",
+    "dipole-moment",
+    "chemistry",
+    "molecules",
+    "equivariant",
+    "safetensors",
+]
 
 # Paper (MACE4IR, Table 1) small/float32 on the 10M QCML training set, for context.
 PAPER_ROW = ("MACE4IR paper, EF small / float32 + D, 10M QCML", "3.3", "44.4", "23.3")
@@ -62,20 +73,44 @@ def models_section(config: dict) -> str:
     rows = []
     for kind, m in config["models"].items():
         arch = m["architecture"]
-        rows.append([{"ef": "MACE-EF (energy, forces)", "dipole": "MACE-D (dipole)"}[kind],
-                     arch["hidden_irreps"], arch["max_ell"], arch["num_interactions"], arch["correlation"],
-                     f"{arch['r_max']} Å", m["precision"], f"{m['n_parameters']:,}",
-                     m.get("torchscript", "not exported")])
+        rows.append(
+            [
+                {"ef": "MACE-EF (energy, forces)", "dipole": "MACE-D (dipole)"}[kind],
+                arch["hidden_irreps"],
+                arch["max_ell"],
+                arch["num_interactions"],
+                arch["correlation"],
+                f"{arch['r_max']} Å",
+                m["precision"],
+                f"{m['n_parameters']:,}",
+                m.get("torchscript", "not exported"),
+            ]
+        )
     elements = " ".join(config["models"]["ef"]["elements"])
-    return "\n\n".join([
-        "## Models",
-        table(["model", "hidden irreps", "max ℓ", "layers", "body order", "r_max", "precision", "parameters",
-               "TorchScript"], rows),
-        f"Elements ({len(config['models']['ef']['elements'])}): {elements}",
-        "Architecture (mace-torch constructor arguments), element table, E0s (eV), "
-        f"average neighbour count and scale/shift are in `{RELEASE_CONFIG}` and in the `*.json` "
-        "spec next to each `*.safetensors` weight file.",
-    ])
+    return "\n\n".join(
+        [
+            "## Models",
+            table(
+                [
+                    "model",
+                    "hidden irreps",
+                    "max ℓ",
+                    "layers",
+                    "body order",
+                    "r_max",
+                    "precision",
+                    "parameters",
+                    "TorchScript",
+                ],
+                rows,
+            ),
+            f"Elements ({len(config['models']['ef']['elements'])}): {elements}",
+            "Architecture (mace-torch constructor arguments), element table, E0s (eV), "
+            f"average neighbour count and scale/shift are in `{RELEASE_CONFIG}` and in the "
+            f"`*.json` "
+            "spec next to each `*.safetensors` weight file.",
+        ]
+    )
 
 
 def data_section(config: dict) -> str:
@@ -93,18 +128,28 @@ def data_section(config: dict) -> str:
     rejected = data.get("rejected", {})
     parts = [
         "## Training data",
-        f"Source: {source.rstrip('.') or 'unknown'}. Energy field: `{data.get('energy_field', '?')}`; "
+        f"Source: {source.rstrip('.') or 'unknown'}. Energy field: "
+        f"`{data.get('energy_field', '?')}`; "
         f"split by {data.get('split_by', 'conformer')}, seed {data.get('seed', '?')}.",
-        "Filtering as in the MACE4IR paper: neutral (charge 0) singlet (multiplicity 1) structures, "
+        "Filtering as in the MACE4IR paper: neutral (charge 0) singlet (multiplicity 1) "
+        "structures, "
         "QCML outliers removed, invalid/corrupt records rejected. Rejected counts: "
-        + (", ".join(f"{k} {v:,}" for k, v in rejected.items()) or "none recorded") + ".",
-        table(["split", "structures"], [[k, f"{v:,}" if isinstance(v, int) else v] for k, v in splits.items()]),
+        + (", ".join(f"{k} {v:,}" for k, v in rejected.items()) or "none recorded")
+        + ".",
+        table(
+            ["split", "structures"],
+            [[k, f"{v:,}" if isinstance(v, int) else v] for k, v in splits.items()],
+        ),
     ]
     if data.get("subsets"):
-        parts.append("Nested training subsets: " + ", ".join(f"{int(k):,}" for k in data["subsets"]) + ".")
+        parts.append(
+            "Nested training subsets: " + ", ".join(f"{int(k):,}" for k in data["subsets"]) + "."
+        )
     if "xtb" in str(src).lower() or "gfn" in str(src).lower():
-        parts.append("**These labels are GFN2-xTB, not the QCML PBE0 data**: the model demonstrates the "
-                     "pipeline and is not meant for production spectra. " + XTB_CITATION)
+        parts.append(
+            "**These labels are GFN2-xTB, not the QCML PBE0 data**: the model demonstrates the "
+            "pipeline and is not meant for production spectra. " + XTB_CITATION
+        )
     return "\n\n".join(parts)
 
 
@@ -114,17 +159,32 @@ def metrics_section(config: dict) -> str:
     if not ef and not dip:
         return "## Test-set errors\n\nNot evaluated (exported with `--allow-missing-metrics`)."
     n_train = (config.get("training_data") or {}).get("splits", {}).get("train")
-    rows = [[f"this release ({n_train:,} training structures)" if isinstance(n_train, int) else "this release",
-             ef.get("energy_mae_mev_atom"), ef.get("forces_mae_mev_A"), dip.get("dipole_mae_meA")],
-            ["this release, RMSE", ef.get("energy_rmse_mev_atom"), ef.get("forces_rmse_mev_A"),
-             dip.get("dipole_rmse_meA")],
-            list(PAPER_ROW)]
+    rows = [
+        [
+            f"this release ({n_train:,} training structures)"
+            if isinstance(n_train, int)
+            else "this release",
+            ef.get("energy_mae_mev_atom"),
+            ef.get("forces_mae_mev_A"),
+            dip.get("dipole_mae_meA"),
+        ],
+        [
+            "this release, RMSE",
+            ef.get("energy_rmse_mev_atom"),
+            ef.get("forces_rmse_mev_A"),
+            dip.get("dipole_rmse_meA"),
+        ],
+        list(PAPER_ROW),
+    ]
     n_test = ef.get("n_structures") or dip.get("n_structures")
-    return "\n\n".join([
-        "## Test-set errors",
-        f"Mean absolute errors on the held-out test split ({n_test or '?'} structures), as in Table 1 of the MACE4IR paper.",
-        table(["model", "E MAE (meV/atom)", "F MAE (meV/Å)", "μ MAE (meÅ)"], rows),
-    ])
+    return "\n\n".join(
+        [
+            "## Test-set errors",
+            f"Mean absolute errors on the held-out test split ({n_test or '?'} structures), as in "
+            f"Table 1 of the MACE4IR paper.",
+            table(["model", "E MAE (meV/atom)", "F MAE (meV/Å)", "μ MAE (meÅ)"], rows),
+        ]
+    )
 
 
 def _rows_of(results) -> tuple[list[str], list[list]] | None:
@@ -182,16 +242,23 @@ From the command line (a local copy of this repository):
 
 ```bash
 hf download {target} --local-dir mace4ir-model     # skip for a local folder
-mace4ir ir harmonic "CCO" --ef mace4ir-model/{MODEL_STEMS['ef']} --dipole mace4ir-model/{MODEL_STEMS['dipole']}
-mace4ir ir md "CCO" --ef mace4ir-model/{MODEL_STEMS['ef']} --dipole mace4ir-model/{MODEL_STEMS['dipole']} --replicas 3
+mace4ir ir harmonic "CCO" --ef mace4ir-model/{MODEL_STEMS["ef"]} --dipole mace4ir-model/{MODEL_STEMS["dipole"]}
+mace4ir ir md "CCO" --ef mace4ir-model/{MODEL_STEMS["ef"]} --dipole mace4ir-model/{MODEL_STEMS["dipole"]} --replicas 3
 ```
 
 Check the files without mace4ir: `sha256sum -c {CHECKSUM_FILE}`."""
 
 
-def render_model_card(config: dict, repo_id: str | None = None, dataset_ids: list[str] | None = None) -> str:
-    data = ModelCardData(license=config.get("license", "mit"), library_name="mace4ir", tags=TAGS,
-                         datasets=dataset_ids or None, model_name=config.get("model_name"))
+def render_model_card(
+    config: dict, repo_id: str | None = None, dataset_ids: list[str] | None = None
+) -> str:
+    data = ModelCardData(
+        license=config.get("license", "mit"),
+        library_name="mace4ir",
+        tags=TAGS,
+        datasets=dataset_ids or None,
+        model_name=config.get("model_name"),
+    )
     title = config.get("model_name", "mace4ir")
     sections = [
         f"# {title}: MACE models for molecular infrared spectroscopy",
@@ -199,10 +266,14 @@ def render_model_card(config: dict, repo_id: str | None = None, dataset_ids: lis
         "AtomicDipolesMACE) trained with the open mace4ir pipeline, the way the "
         "MACE4IR foundation model was built from the QCML dataset. Together they give harmonic and "
         "molecular-dynamics IR spectra.",
-        models_section(config), data_section(config), metrics_section(config), benchmarks_section(config),
+        models_section(config),
+        data_section(config),
+        metrics_section(config),
+        benchmarks_section(config),
         usage_section(repo_id),
         "## Software\n\n" + ", ".join(f"{k} {v}" for k, v in config.get("software", {}).items()),
-        "## Citation\n\nIf you use these models, please cite MACE4IR, the QCML dataset and MACE:\n\n" + CITATIONS,
+        "## Citation\n\nIf you use these models, please cite MACE4IR, the QCML dataset and "
+        "MACE:\n\n" + CITATIONS,
     ]
     content = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(s for s in sections if s) + "\n"
     return str(ModelCard(content))

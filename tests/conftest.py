@@ -33,7 +33,16 @@ def prepared_sample(qcml_sample, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("prepared")
     prepare(
-        PrepOptions(source=qcml_sample, out=out, val_size=40, test_size=40, train_size=250,
-                    subsets=(100, 250), shard_size=64, workers=1, seed=SAMPLE_SEED)
+        PrepOptions(
+            source=qcml_sample,
+            out=out,
+            val_size=40,
+            test_size=40,
+            train_size=250,
+            subsets=(100, 250),
+            shard_size=64,
+            workers=1,
+            seed=SAMPLE_SEED,
+        )
     )
     return out

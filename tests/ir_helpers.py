@@ -2,6 +2,7 @@
 
 import torch
 from untrained_models import made_up_manifest
+
 from mace4ir.training.models.build import build_model, load_model_config, model_spec
 
 

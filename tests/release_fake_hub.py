@@ -18,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeHub:
     def __init__(self):
-        self.repos: dict[str, dict] = {}  # repo_id -> {"refs": {name: oid}, "commits": {oid: {path: bytes}}}
+        self.repos: dict[
+            str, dict
+        ] = {}  # repo_id -> {"refs": {name: oid}, "commits": {oid: {path: bytes}}}
         self.fail: list[list] = []
         self.requests: list[tuple[str, str]] = []
         self.commit_payloads: list[list[dict]] = []
@@ -67,7 +69,10 @@ class FakeHub:
                 return 200, {"url": f"{self.endpoint}/{repo_id}"}, {}
             if method == "POST" and path == "/api/validate-yaml":
                 return 200, {}, {}
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(preupload|commit|branch|tag|revision|tree)/([^/]+)(/.*)?", path)
+            m = re.fullmatch(
+                r"/api/models/([^/]+/[^/]+)/(preupload|commit|branch|tag|revision|tree)/([^/]+)(/.*)?",
+                path,
+            )
             if m:
                 repo_id, action, rev = m.group(1), m.group(2), m.group(3)
                 if repo_id not in self.repos:
@@ -80,7 +85,16 @@ class FakeHub:
 
     def _preupload(self, repo, repo_id, rev, body, method):
         files = json.loads(body)["files"]
-        return 200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}, {}
+        return (
+            200,
+            {
+                "files": [
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                    for f in files
+                ]
+            },
+            {},
+        )
 
     def _commit(self, repo, repo_id, rev, body, method):
         lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
@@ -92,8 +106,10 @@ class FakeHub:
         for line in lines:
             if line["key"] == "file":
                 tree[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
-        oid = hashlib.sha1(json.dumps(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in tree.items())).encode()
-                           + parent.encode()).hexdigest()
+        oid = hashlib.sha1(
+            json.dumps(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in tree.items())).encode()
+            + parent.encode()
+        ).hexdigest()
         repo["commits"][oid] = tree
         repo["refs"][rev] = oid
         return 200, {"commitUrl": f"{self.endpoint}/{repo_id}/commit/{oid}", "commitOid": oid}, {}
@@ -116,13 +132,23 @@ class FakeHub:
         if oid is None:
             return 404, {"error": "Invalid rev id"}, {"X-Error-Code": "RevisionNotFound"}
         siblings = [{"rfilename": p} for p in repo["commits"][oid]]
-        return 200, {"id": repo_id, "modelId": repo_id, "sha": oid, "siblings": siblings, "private": False}, {}
+        return (
+            200,
+            {"id": repo_id, "modelId": repo_id, "sha": oid, "siblings": siblings, "private": False},
+            {},
+        )
 
     def _tree(self, repo, repo_id, rev, body, method):
         oid = self._oid(repo, rev)
         files = repo["commits"][oid]
-        return 200, [{"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
-                     for p, b in sorted(files.items())], {}
+        return (
+            200,
+            [
+                {"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                for p, b in sorted(files.items())
+            ],
+            {},
+        )
 
     def _resolve(self, repo, repo_id, rev, path, method):
         oid = self._oid(repo, rev)
@@ -142,7 +168,12 @@ class FakeHub:
                 status, payload, headers = hub.handle(method, self.path, body)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json")
+                self.send_header(
+                    "Content-Type",
+                    "application/octet-stream"
+                    if isinstance(payload, bytes)
+                    else "application/json",
+                )
                 self.send_header("Content-Length", str(len(data)))
                 for key, value in headers.items():
                     self.send_header(key, value)

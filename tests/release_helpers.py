@@ -11,31 +11,55 @@ import pytest
 import yaml
 from ase.build import molecule
 
-TEST_ARCH = {"max_ell": 1, "correlation": 2}  # smaller than *_tiny: builds ~2.5x faster (e3nn codegen)
+TEST_ARCH = {
+    "max_ell": 1,
+    "correlation": 2,
+}  # smaller than *_tiny: builds ~2.5x faster (e3nn codegen)
 MOLECULES = ("CH3CH2OH", "CH3CONH2")  # ethanol; acetamide (has N)
 MANIFEST = {
     "e0s": {"1": -13.6, "6": -1029.8, "7": -1484.9, "8": -2041.9},
-    "avg_num_neighbors": 6.5, "r_max": 5.0,
-    "statistics": {"force_rms": 1.3, "interaction_energy_per_atom_mean": -0.4,
-                   "energy_per_atom_mean": -500.0, "energy_per_atom_std": 20.0, "n_train": 250},
+    "avg_num_neighbors": 6.5,
+    "r_max": 5.0,
+    "statistics": {
+        "force_rms": 1.3,
+        "interaction_energy_per_atom_mean": -0.4,
+        "energy_per_atom_mean": -500.0,
+        "energy_per_atom_std": 20.0,
+        "n_train": 250,
+    },
     "splits": {"train": {"count": 250}, "val": {"count": 40}, "test": {"count": 40}},
     "rejected": {"charged": 12, "not_singlet": 9, "outlier": 3, "invalid": 0, "corrupt": 0},
-    "subsets": {"100": 100, "250": 250}, "elements": {"1": 300, "6": 300, "7": 80, "8": 150},
+    "subsets": {"100": 100, "250": 250},
+    "elements": {"1": 300, "6": 300, "7": 80, "8": 150},
     "source": {"kind": "qcml-format sample", "level_of_theory": "GFN2-xTB"},
-    "energy_field": "pbe0_formation_energy", "seed": 7, "split_by": "conformer", "units": {},
+    "energy_field": "pbe0_formation_energy",
+    "seed": 7,
+    "split_by": "conformer",
+    "units": {},
 }
 ERRORS = {
-    "ef": {"energy_mae_mev_atom": 12.5, "energy_rmse_mev_atom": 15.0, "forces_mae_mev_A": 150.0,
-           "forces_rmse_mev_A": 200.0, "n_structures": 40, "per_element": {}},
-    "dipole": {"dipole_mae_meA": 40.0, "dipole_rmse_meA": 55.0, "n_structures": 40, "per_element": {}},
+    "ef": {
+        "energy_mae_mev_atom": 12.5,
+        "energy_rmse_mev_atom": 15.0,
+        "forces_mae_mev_A": 150.0,
+        "forces_rmse_mev_A": 200.0,
+        "n_structures": 40,
+        "per_element": {},
+    },
+    "dipole": {
+        "dipole_mae_meA": 40.0,
+        "dipole_rmse_meA": 55.0,
+        "n_structures": 40,
+        "per_element": {},
+    },
 }
 
 
 def make_run(root: Path, kind: str, with_errors: bool = True, seed: int = 0) -> Path:
     import torch
 
-    from mace4ir.training.models.weights_io import save_model
     from mace4ir.training.models.build import build_model, load_model_config, model_spec
+    from mace4ir.training.models.weights_io import save_model
 
     data = root / "prepared"
     data.mkdir(parents=True, exist_ok=True)
@@ -58,7 +82,8 @@ def make_run(root: Path, kind: str, with_errors: bool = True, seed: int = 0) -> 
 
 @pytest.fixture(scope="session")
 def release_runs(tmp_path_factory):
-    """(EF run, D run) shared by the release test modules (pytest_plugins = ("release_helpers",))."""
+    """(EF run, D run) shared by the release test modules (pytest_plugins =
+    ("release_helpers",))."""
     root = tmp_path_factory.mktemp("release_runs")
     return make_run(root, "ef", seed=1), make_run(root, "dipole", seed=2)
 
@@ -69,7 +94,9 @@ def release_folder(release_runs, tmp_path_factory):
     from mace4ir.release.export import ExportOptions, export_release
 
     out = tmp_path_factory.mktemp("release_out") / "release"
-    return export_release(ExportOptions(ef=release_runs[0], dipole=release_runs[1], out=out, repo_id="org/tiny"))
+    return export_release(
+        ExportOptions(ef=release_runs[0], dipole=release_runs[1], out=out, repo_id="org/tiny")
+    )
 
 
 def predictions(calc) -> list[tuple]:

@@ -33,19 +33,54 @@ def _suite(tmp_path, extra=()):
     mols = []
     for name in SMALL:
         write(folder / f"{name}.xyz", molecule(name))
-        mols.append({"id": name.lower(), "name": name, "class": "small", "source": "ase.build", "file": f"{name}.xyz"})
+        mols.append(
+            {
+                "id": name.lower(),
+                "name": name,
+                "class": "small",
+                "source": "ase.build",
+                "file": f"{name}.xyz",
+            }
+        )
     path = folder / "small.yaml"
-    path.write_text(yaml.safe_dump({"name": "small", "classes": {"small": "Small", "odd": "Odd"},
-                                    "molecules": mols + list(extra)}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "small",
+                "classes": {"small": "Small", "odd": "Odd"},
+                "molecules": mols + list(extra),
+            }
+        )
+    )
     return load_suite(path)
 
 
 def test_failing_molecules_are_recorded_and_the_rest_runs(tmp_path):
     uf6 = tmp_path / "UF6.xyz"
     d = 1.97  # Å, U-F
-    write(uf6, Atoms("UF6", positions=[[0, 0, 0], [d, 0, 0], [-d, 0, 0], [0, d, 0], [0, -d, 0], [0, 0, d], [0, 0, -d]]))
-    extra = [{"id": "uf6", "class": "odd", "file": str(uf6)},  # GFN2-xTB has no uranium: fails in the engine
-             {"id": "gecko1", "class": "odd", "geckoq": 1}]  # no local GeckoQ copy: fails to resolve
+    write(
+        uf6,
+        Atoms(
+            "UF6",
+            positions=[
+                [0, 0, 0],
+                [d, 0, 0],
+                [-d, 0, 0],
+                [0, d, 0],
+                [0, -d, 0],
+                [0, 0, d],
+                [0, 0, -d],
+            ],
+        ),
+    )
+    extra = [
+        {
+            "id": "uf6",
+            "class": "odd",
+            "file": str(uf6),
+        },  # GFN2-xTB has no uranium: fails in the engine
+        {"id": "gecko1", "class": "odd", "geckoq": 1},
+    ]  # no local GeckoQ copy: fails to resolve
     suite = _suite(tmp_path, extra)
     mols = suite.select(["h2o", "uf6", "gecko1", "co2"])
     out = tmp_path / "out"
@@ -92,8 +127,11 @@ def test_resume_after_sigkill_recomputes_nothing_and_loses_nothing(tmp_path):
     out.mkdir()
     script = tmp_path / "run.py"
     script.write_text(RESUME_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(suite.path), str(out), "2"],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(suite.path), str(out), "2"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not (out / "hanging").exists():
@@ -104,7 +142,9 @@ def test_resume_after_sigkill_recomputes_nothing_and_loses_nothing(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     store = ResultStore(out)
-    first = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in store.results_dir.glob("*.json")}
+    first = {
+        p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in store.results_dir.glob("*.json")
+    }
     assert sorted(first) == ["h2o.json", "nh3.json"]
     assert all(json.loads(b)["status"] == "ok" for _, b in first.values())
 

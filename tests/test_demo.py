@@ -12,7 +12,18 @@ from pathlib import Path
 
 import pytest
 
-STEPS = ["sample", "prep", "train_ef", "train_dipole", "errors", "harmonic", "md", "export", "push", "report"]
+STEPS = [
+    "sample",
+    "prep",
+    "train_ef",
+    "train_dipole",
+    "errors",
+    "harmonic",
+    "md",
+    "export",
+    "push",
+    "report",
+]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -32,12 +43,24 @@ def result(out: Path, step: str) -> dict:
 def test_quick_demo_runs_every_step_and_writes_the_report(demo):
     assert sorted(p.stem for p in (demo / ".steps").glob("*.json")) == sorted(STEPS)
     report = (demo / "report.md").read_text()
-    for heading in ("## 1. Data", "## 2. Training", "## 3. Harmonic IR", "## 4. MD-based IR", "## 5. Release",
-                    "## Step timings"):
+    for heading in (
+        "## 1. Data",
+        "## 2. Training",
+        "## 3. Harmonic IR",
+        "## 4. MD-based IR",
+        "## 5. Release",
+        "## Step timings",
+    ):
         assert heading in report
-    images = [line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
-    assert {"figures/elements.png", "figures/learning_curve.png", "figures/harmonic_dimethyl_ether.png",
-            "figures/md_dimethyl_ether.png"} <= set(images)
+    images = [
+        line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")
+    ]
+    assert {
+        "figures/elements.png",
+        "figures/learning_curve.png",
+        "figures/harmonic_dimethyl_ether.png",
+        "figures/md_dimethyl_ether.png",
+    } <= set(images)
     for image in images:
         assert (demo / image).read_bytes()[:8] == PNG, image
     html = (demo / "report.html").read_text()
@@ -49,7 +72,9 @@ def test_demo_numbers_are_physical(demo):
     assert errors["ef"]["forces_mae_mev_A"] > 0 and errors["dipole"]["dipole_mae_meA"] > 0
     xtb = json.loads((demo / "ir" / "harmonic" / "dimethyl_ether_xtb.json").read_text())
     assert len(xtb["frequencies_cm1"]) == 3 * 9 - 6 and xtb["converged"]
-    assert min(xtb["frequencies_cm1"]) > 100 and max(xtb["frequencies_cm1"]) < 3300  # C-O-C bend ... C-H stretch
+    assert (
+        min(xtb["frequencies_cm1"]) > 100 and max(xtb["frequencies_cm1"]) < 3300
+    )  # C-O-C bend ... C-H stretch
     harmonic = result(demo, "harmonic")["molecules"][0]
     assert harmonic["molecule"] == "dimethyl ether" and harmonic["n_matched"] == 21
     md = result(demo, "md")["molecules"][0]
@@ -63,7 +88,9 @@ def test_demo_release_is_verified_and_dry_run_lists_it(demo):
     verify_checksums(release, soft=frozenset())
     config = json.loads((release / "mace4ir_release.json").read_text())
     errors = result(demo, "errors")
-    assert config["metrics"]["ef"]["forces_mae_mev_A"] == pytest.approx(errors["ef"]["forces_mae_mev_A"])
+    assert config["metrics"]["ef"]["forces_mae_mev_A"] == pytest.approx(
+        errors["ef"]["forces_mae_mev_A"]
+    )
     assert config["training_data"]["splits"] == result(demo, "prep")["splits"]
     plan = (demo / "push_dry_run.txt").read_text().splitlines()
     listed = {line.split()[0]: int(line.split()[1].replace(",", "")) for line in plan[1:]}
@@ -83,12 +110,14 @@ def test_rerun_reuses_finished_steps(demo):
 
 
 def test_other_config_and_missing_steps_are_clear_errors(demo, tmp_path):
-    from mace4ir.errors import Mace4irError
     from mace4ir.demo.run import run_demo
+    from mace4ir.errors import Mace4irError
 
     with pytest.raises(Mace4irError, match="another config"):
         run_demo(demo, quick=False)
-    with pytest.raises(Mace4irError, match=r"demo step 'errors' needs \['train_ef', 'train_dipole'\] first"):
+    with pytest.raises(
+        Mace4irError, match=r"demo step 'errors' needs \['train_ef', 'train_dipole'\] first"
+    ):
         run_demo(tmp_path / "fresh", quick=True, steps="errors")
     with pytest.raises(Mace4irError, match="unknown demo step"):
         run_demo(tmp_path / "fresh", quick=True, steps="train")
@@ -100,10 +129,16 @@ def test_demo_killed_during_training_resumes(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "mace4ir.cli", "demo", "--out", str(out), "--quick"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     ckpts = out / "runs" / "ef" / "checkpoints"
     deadline = time.monotonic() + 600
-    while not (ckpts.is_dir() and any(ckpts.iterdir())) and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        not (ckpts.is_dir() and any(ckpts.iterdir()))
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -6,9 +6,10 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import molecule
+from untrained_models import untrained_pair
+
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation import MaceIRCalculator, load_molecule
-from untrained_models import untrained_pair
 from mace4ir.training.models.weights_io import save_model
 
 
@@ -38,9 +39,15 @@ def test_matches_mace_torch_calculator(pair, calc, saved):
 
     atoms = molecule("CH3CH2OH")
     atoms.calc = calc
-    ef_ref = MACECalculator(model_paths=str(saved / "ef.model"), device="cpu", default_dtype="float64")
-    d_ref = MACECalculator(model_paths=str(saved / "d.model"), device="cpu", default_dtype="float64",
-                           model_type="DipoleMACE")
+    ef_ref = MACECalculator(
+        model_paths=str(saved / "ef.model"), device="cpu", default_dtype="float64"
+    )
+    d_ref = MACECalculator(
+        model_paths=str(saved / "d.model"),
+        device="cpu",
+        default_dtype="float64",
+        model_type="DipoleMACE",
+    )
     ref = atoms.copy()
     ref.calc = ef_ref
     assert atoms.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-9)
@@ -75,7 +82,9 @@ def test_apt_is_the_dipole_jacobian(calc):
         minus.positions[i, b] -= h
         fd = (calc.evaluate([plus])[0]["dipole"] - calc.evaluate([minus])[0]["dipole"]) / (2 * h)
         assert np.allclose(apt[i, :, b], fd, atol=1e-7)
-    assert np.allclose(apt.sum(axis=0), 0.0, atol=1e-8)  # translation leaves a (charge-free) dipole unchanged
+    assert np.allclose(
+        apt.sum(axis=0), 0.0, atol=1e-8
+    )  # translation leaves a (charge-free) dipole unchanged
 
 
 def test_loading_from_run_dir_stem_and_pickles(saved, calc):
@@ -83,7 +92,9 @@ def test_loading_from_run_dir_stem_and_pickles(saved, calc):
     expected = calc.evaluate([atoms])[0]
     loaded = MaceIRCalculator.from_paths(saved / "run_ef", saved / "dip")
     got = loaded.evaluate([atoms])[0]
-    assert got["energy"] == pytest.approx(expected["energy"]) and np.allclose(got["dipole"], expected["dipole"])
+    assert got["energy"] == pytest.approx(expected["energy"]) and np.allclose(
+        got["dipole"], expected["dipole"]
+    )
     with pytest.raises(Mace4irError, match="pickle"):
         MaceIRCalculator.from_paths(saved / "ef.model", saved / "d.model")
     pick = MaceIRCalculator.from_paths(saved / "ef.model", saved / "d.model", trust_pickle=True)
@@ -94,13 +105,21 @@ def test_loading_from_run_dir_stem_and_pickles(saved, calc):
         MaceIRCalculator.from_paths(saved / "nothing", saved / "dip")
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: molecule("CH3Cl"), r"Cl \(Z=17\)"),
-    (lambda: Atoms("CO", positions=[(0, 0, 0), (0, 0, 0.2)]), "overlap"),
-    (lambda: load_molecule("[NH4+]"), "charge 1"),
-    (lambda: load_molecule("[CH3]"), "multiplicity 2"),
-    (lambda: Atoms("CH3", positions=[(0, 0, 0), (1.09, 0, 0), (-0.5, 0.9, 0), (-0.5, -0.9, 0)]), "odd number"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: molecule("CH3Cl"), r"Cl \(Z=17\)"),
+        (lambda: Atoms("CO", positions=[(0, 0, 0), (0, 0, 0.2)]), "overlap"),
+        (lambda: load_molecule("[NH4+]"), "charge 1"),
+        (lambda: load_molecule("[CH3]"), "multiplicity 2"),
+        (
+            lambda: Atoms(
+                "CH3", positions=[(0, 0, 0), (1.09, 0, 0), (-0.5, 0.9, 0), (-0.5, -0.9, 0)]
+            ),
+            "odd number",
+        ),
+    ],
+)
 def test_clear_errors_for_molecules_the_model_cannot_describe(calc, make, message):
     atoms = make()
     with pytest.raises(Mace4irError, match=message):
@@ -116,7 +135,9 @@ def test_load_molecule_from_smiles_and_files(tmp_path):
     path = tmp_path / "eth.xyz"
     Atoms(ethanol.numbers, ethanol.positions).write(path)  # no name inside: the file stem names it
     again = load_molecule(str(path))
-    assert np.allclose(again.positions, ethanol.positions, atol=1e-5) and again.info["name"] == "eth"
+    assert (
+        np.allclose(again.positions, ethanol.positions, atol=1e-5) and again.info["name"] == "eth"
+    )
     with pytest.raises(Mace4irError, match="valid SMILES"):
         load_molecule("C1CC(")
     with pytest.raises(Mace4irError, match="not found"):

@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from untrained_models import untrained_pair
-from mace4ir.training.models.weights_io import save_model
 
 from mace4ir.cli import main
+from mace4ir.training.models.weights_io import save_model
 
-NIST = Path(__file__).parents[1] / "configs" / "benchmarks" / "nist_ir"  # shipped NIST copies, headers kept
+NIST = (
+    Path(__file__).parents[1] / "configs" / "benchmarks" / "nist_ir"
+)  # shipped NIST copies, headers kept
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +26,57 @@ def models(tmp_path_factory):
 
 
 def test_harmonic_xtb_with_experimental_reference(tmp_path):
-    rc = main(["ir", "harmonic", "O", "--name", "water", "--calculator", "xtb", "--out", str(tmp_path),
-               "--reference", str(NIST / "water.jdx")])
+    rc = main(
+        [
+            "ir",
+            "harmonic",
+            "O",
+            "--name",
+            "water",
+            "--calculator",
+            "xtb",
+            "--out",
+            str(tmp_path),
+            "--reference",
+            str(NIST / "water.jdx"),
+        ]
+    )
     assert rc == 0
     folder = tmp_path / "water"
     modes = np.loadtxt(folder / "modes.csv", delimiter=",", skiprows=1)
     assert modes.shape == (3, 5)
     assert 1450 < modes[0, 1] < 1700 and modes[0, 2] > 10  # H-O-H bend, km/mol
     data = json.loads((folder / "harmonic.json").read_text())
-    assert data["converged"] and data["frequencies_cm1"] == pytest.approx(list(modes[:, 1]), abs=1e-3)
+    assert data["converged"] and data["frequencies_cm1"] == pytest.approx(
+        list(modes[:, 1]), abs=1e-3
+    )
     spectrum = np.loadtxt(folder / "spectrum.csv", delimiter=",", skiprows=1)
-    assert np.trapezoid(spectrum[:, 1], spectrum[:, 0]) == pytest.approx(modes[:, 2].sum(), rel=0.01)
+    assert np.trapezoid(spectrum[:, 1], spectrum[:, 0]) == pytest.approx(
+        modes[:, 2].sum(), rel=0.01
+    )
     scores = json.loads((folder / "metrics.json").read_text())
     assert set(scores) >= {"pearson", "spearman", "cosine", "sis", "wasserstein_cm1", "mimyria"}
     assert (folder / "spectrum.png").stat().st_size > 10_000
 
 
 def test_md_with_saved_models(tmp_path, models):
-    md = ["ir", "md", "C", *models, "--replicas", "2", "--thermalization-ps", "0.002", "--production-ps", "0.01",
-          "--out", str(tmp_path / "md"), "--no-progress", "--name", "methane"]
+    md = [
+        "ir",
+        "md",
+        "C",
+        *models,
+        "--replicas",
+        "2",
+        "--thermalization-ps",
+        "0.002",
+        "--production-ps",
+        "0.01",
+        "--out",
+        str(tmp_path / "md"),
+        "--no-progress",
+        "--name",
+        "methane",
+    ]
     assert main(md) == 0
     first = np.loadtxt(tmp_path / "md" / "methane" / "md_spectrum.csv", delimiter=",", skiprows=1)
     assert first.shape[1] == 3 and np.all(np.isfinite(first))
@@ -59,7 +93,10 @@ def test_cli_errors_are_one_line(tmp_path, caplog):
     assert "--ef and --dipole" in caplog.text
     caplog.clear()
     assert main(["ir", "harmonic", "[Xe]", "--calculator", "xtb", "--out", str(tmp_path)]) == 2
-    assert "molecule [Xe]: a single atom has no vibrations" in caplog.text and "Traceback" not in caplog.text
+    assert (
+        "molecule [Xe]: a single atom has no vibrations" in caplog.text
+        and "Traceback" not in caplog.text
+    )
 
 
 def test_help_states_units(capsys):
@@ -73,9 +110,26 @@ def test_harmonic_xtb_uses_the_molecules_charge(tmp_path):
     """A charged SMILES is computed as that ion by GFN2-xTB (it was silently run neutral)."""
     from mace4ir.evaluation import harmonic_ir, load_molecule, xtb_calculator
 
-    assert main(["ir", "harmonic", "[OH-]", "--name", "hydroxide", "--calculator", "xtb", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "ir",
+                "harmonic",
+                "[OH-]",
+                "--name",
+                "hydroxide",
+                "--calculator",
+                "xtb",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     got = json.loads((tmp_path / "hydroxide" / "harmonic.json").read_text())["frequencies_cm1"]
     ion = harmonic_ir(load_molecule("[OH-]"), xtb_calculator(charge=-1)).frequencies_cm1
-    neutral = harmonic_ir(load_molecule("[OH-]"), xtb_calculator(charge=0, multiplicity=2)).frequencies_cm1
+    neutral = harmonic_ir(
+        load_molecule("[OH-]"), xtb_calculator(charge=0, multiplicity=2)
+    ).frequencies_cm1
     assert got == pytest.approx(list(ion), abs=0.5)
     assert abs(ion[0] - neutral[0]) > 20  # the two species really differ

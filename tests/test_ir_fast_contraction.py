@@ -6,7 +6,9 @@ import pickle
 
 import pytest
 import torch
+from ir_helpers import tiny_model
 from mace.modules.symmetric_contraction import Contraction
+
 from mace4ir.evaluation import load_molecule
 from mace4ir.evaluation.calculators.mace_ir import _handle_from_spec
 from mace4ir.evaluation.engine.ir_engine import IREngine
@@ -18,11 +20,15 @@ from mace4ir.evaluation.engine.kernels.fast_contraction import (
     fold_contractions,
     monomials,
 )
-from ir_helpers import tiny_model
 
 
 def contractions(model):
-    return [c for m in model.modules() for c in getattr(m, "contractions", []) if isinstance(c, Contraction)]
+    return [
+        c
+        for m in model.modules()
+        for c in getattr(m, "contractions", [])
+        if isinstance(c, Contraction)
+    ]
 
 
 def test_batched_matvec_first_and_second_derivatives_match_finite_differences():
@@ -36,7 +42,9 @@ def test_batched_matvec_first_and_second_derivatives_match_finite_differences():
 
 @pytest.mark.parametrize("form", ["chain", "powers"])
 @pytest.mark.parametrize("config", ["ef_tiny", "dipole_tiny"])
-@pytest.mark.parametrize("correlation", [1, 2, 3, pytest.param(4, marks=pytest.mark.slow)])  # 4: ~2 min each
+@pytest.mark.parametrize(
+    "correlation", [1, 2, 3, pytest.param(4, marks=pytest.mark.slow)]
+)  # 4: ~2 min each
 def test_folded_contraction_equals_mace_with_derivatives(config, correlation, form):
     model, _ = tiny_model(config, correlation=correlation)
     gen = torch.Generator().manual_seed(1)
@@ -81,12 +89,16 @@ def grad_and_hvp(out, x, v, w):
     (g,) = torch.autograd.grad((out * v).sum(), x, create_graph=True)
     if not g.requires_grad:  # correlation 1: linear in x
         return g, torch.zeros_like(x)
-    (hv,) = torch.autograd.grad((g * w).sum(), x, retain_graph=True, allow_unused=True, materialize_grads=True)
+    (hv,) = torch.autograd.grad(
+        (g * w).sum(), x, retain_graph=True, allow_unused=True, materialize_grads=True
+    )
     return g.detach(), hv
 
 
 def symmetric_contractions(model):
-    return [m.symmetric_contractions for m in model.modules() if hasattr(m, "symmetric_contractions")]
+    return [
+        m.symmetric_contractions for m in model.modules() if hasattr(m, "symmetric_contractions")
+    ]
 
 
 @pytest.mark.parametrize("form", ["chain", "powers"])
@@ -95,16 +107,23 @@ def test_irreps_sharing_their_monomials_give_mace_s_symmetric_contraction(form):
     monomials and one GEMM per element; values, gradients and Hessian-vector products unchanged."""
     model, _ = tiny_model("ef_tiny", seed=6, correlation=3)
     folded_model = fold_contractions(model)
-    pairs = [(o, f) for o, f in zip(symmetric_contractions(model), symmetric_contractions(folded_model))
-             if isinstance(f, FoldedSymmetricContraction)]
+    pairs = [
+        (o, f)
+        for o, f in zip(symmetric_contractions(model), symmetric_contractions(folded_model))
+        if isinstance(f, FoldedSymmetricContraction)
+    ]
     assert pairs and all(len(f.contractions) > 1 for _, f in pairs)
     gen = torch.Generator().manual_seed(2)
     for original, shared in pairs:
         with contraction_form(folded_model, form):
             c = original.contractions[0]
             n_el = c.weights_max.shape[0]
-            x = torch.randn((6, c.num_features, c.U_tensors(1).shape[-2]), generator=gen, dtype=torch.float64,
-                            requires_grad=True)
+            x = torch.randn(
+                (6, c.num_features, c.U_tensors(1).shape[-2]),
+                generator=gen,
+                dtype=torch.float64,
+                requires_grad=True,
+            )
             y = torch.nn.functional.one_hot(torch.tensor([2, 0, 1, 2, 3, 0]) % n_el, n_el).double()
             want, got = original(x, y), shared(x, y)
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
@@ -131,7 +150,9 @@ def test_engine_with_folding_gives_mace_s_numbers_and_leaves_the_model_alone():
     n_before = len(contractions(ef)) + len(contractions(d))
     handles = _handle_from_spec(ef, ef_spec, "EF"), _handle_from_spec(d, d_spec, "D")
     plain, fast = IREngine(*handles, fold=False), IREngine(*handles)
-    assert len(contractions(ef)) + len(contractions(d)) == n_before > 0  # the caller's models: unchanged
+    assert (
+        len(contractions(ef)) + len(contractions(d)) == n_before > 0
+    )  # the caller's models: unchanged
     assert not contractions(fast.ef.model) and not contractions(fast.dipole.model)
     assert fold_contractions(ef) is not ef
     mols = [load_molecule("CC(=O)N"), load_molecule("O")]

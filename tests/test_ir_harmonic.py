@@ -6,6 +6,8 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 from ase.vibrations import Infrared
+from untrained_models import untrained_pair
+
 from mace4ir.evaluation import (
     MaceIRCalculator,
     harmonic_ir,
@@ -14,7 +16,6 @@ from mace4ir.evaluation import (
 )
 from mace4ir.evaluation.engine.ir_engine import _parallel_rows
 from mace4ir.evaluation.harmonic.calculation import finite_difference_derivatives
-from untrained_models import untrained_pair
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def tiny_calc():
 
 
 def ase_infrared(atoms, tmp_path, nfree=4, delta=0.002):
-    """Reference: ASE's own finite-difference IR on the same geometry with a fresh GFN2-xTB calculator."""
+    """Reference: ASE's own finite-difference IR on the same geometry with a fresh GFN2-xTB
+    calculator."""
     ref = atoms.copy()
     ref.calc = xtb_calculator()
     ir = Infrared(ref, name=str(tmp_path / "ir"), delta=delta, nfree=nfree)
@@ -57,7 +59,9 @@ def test_linear_molecule_has_3n_minus_5_modes():
     assert res.linear and len(res.frequencies_cm1) == 4
     bend = res.frequencies_cm1[:2]
     assert bend[0] == pytest.approx(bend[1], abs=0.5)  # degenerate bending pair
-    assert res.intensities_km_mol[2] < 1e-3 * res.intensities_km_mol[3]  # symmetric stretch is IR-inactive
+    assert (
+        res.intensities_km_mol[2] < 1e-3 * res.intensities_km_mol[3]
+    )  # symmetric stretch is IR-inactive
     assert np.all(res.frequencies_cm1 > 0) and res.imaginary_cm1.size == 0
 
 
@@ -75,7 +79,7 @@ def test_saddle_point_reports_imaginary_mode_and_non_convergence_is_reported():
 
 def test_autograd_hessian_and_dipole_derivatives_equal_finite_differences(tiny_calc):
     atoms = molecule("CH3CH2OH")
-    (hessian, dmu_dx), = tiny_calc.hessian_and_dipole_derivatives([atoms])
+    ((hessian, dmu_dx),) = tiny_calc.hessian_and_dipole_derivatives([atoms])
     fd_h, fd_d = finite_difference_derivatives(atoms, tiny_calc, delta=1e-3, nfree=4)
     assert np.abs(hessian - fd_h).max() < 1e-6 * max(1.0, np.abs(hessian).max())
     assert np.abs(dmu_dx - fd_d).max() < 1e-6 * max(1.0, np.abs(dmu_dx).max())
@@ -86,7 +90,7 @@ def test_batched_hessians_equal_single_molecule_ones(tiny_calc):
     mols = [molecule("CH3CH2OH"), molecule("H2CO"), molecule("CH4")]
     batched = tiny_calc.hessian_and_dipole_derivatives(mols)
     for atoms, (h, d) in zip(mols, batched):
-        (h1, d1), = tiny_calc.hessian_and_dipole_derivatives([atoms])
+        ((h1, d1),) = tiny_calc.hessian_and_dipole_derivatives([atoms])
         assert np.allclose(h, h1, atol=1e-10) and np.allclose(d, d1, atol=1e-10)
     apt = tiny_calc.get_apt(mols[0])
     assert np.allclose(apt.transpose(0, 2, 1).reshape(-1, 3), batched[0][1], atol=1e-10)
@@ -114,6 +118,7 @@ def test_hessian_rows_in_parallel_threads_equal_sequential_rows(tiny_calc, monke
     """On CPU the rows run in one thread per core, one intra-op thread each: same Hessians as
     one row after another, the thread setting restored afterwards, also when a row fails."""
     import torch
+
     from mace4ir.evaluation.engine import ir_engine as engine_mod
 
     eng = tiny_calc.engine
@@ -125,8 +130,9 @@ def test_hessian_rows_in_parallel_threads_equal_sequential_rows(tiny_calc, monke
         sequential = eng.hessians(graph, pos)
         torch.set_num_threads(2)
         calls = []
-        monkeypatch.setattr(engine_mod, "_parallel_rows",
-                            lambda *a: calls.append(a[3]) or _parallel_rows(*a))
+        monkeypatch.setattr(
+            engine_mod, "_parallel_rows", lambda *a: calls.append(a[3]) or _parallel_rows(*a)
+        )
         parallel = eng.hessians(graph, pos)
         assert calls == [2] and torch.get_num_threads() == 2
         for h_seq, h_par in zip(sequential, parallel):

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from ase.build import molecule
 from ase.optimize import BFGS
+from untrained_models import untrained_pair
+
 from mace4ir.evaluation import MaceIRCalculator, harmonic_ir, xtb_calculator
 from mace4ir.evaluation.harmonic.calculation import finite_difference_derivatives
 from mace4ir.evaluation.harmonic.optimizer import SeededBFGS, seed_hessian
-from untrained_models import untrained_pair
 
 
 @pytest.fixture(scope="module")

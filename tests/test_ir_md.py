@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from ase.build import molecule
 from ase.io import read
+from untrained_models import untrained_pair
+
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation import MaceIRCalculator, harmonic_ir, md_ir, xtb_calculator
-from mace4ir.evaluation.md.simulation import MDOptions, load_md_config
 from mace4ir.evaluation.md.providers import HarmonicProvider
-from untrained_models import untrained_pair
+from mace4ir.evaluation.md.simulation import MDOptions, load_md_config
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,18 @@ def band(result, lo, hi):
 
 @pytest.mark.parametrize("route", ["fd", "apt"])
 def test_harmonic_system_md_spectrum_integrates_to_harmonic_intensities(water_harmonic, route):
-    res = md_ir(water_harmonic.atoms, HarmonicProvider.from_result(water_harmonic), replicas=64,
-                thermalization_ps=1.0, production_ps=5.0, friction_fs_inv=0.005, traj_every=0,
-                dipole_route=route, progress=False, seed=3)
+    res = md_ir(
+        water_harmonic.atoms,
+        HarmonicProvider.from_result(water_harmonic),
+        replicas=64,
+        thermalization_ps=1.0,
+        production_ps=5.0,
+        friction_fs_inv=0.005,
+        traj_every=0,
+        dipole_route=route,
+        progress=False,
+        seed=3,
+    )
     assert res.info["mean_temperature_K"] == pytest.approx(300.0, rel=0.03)
     f, i = water_harmonic.frequencies_cm1, water_harmonic.intensities_km_mol
     assert band(res, 0, 4500) == pytest.approx(i.sum(), rel=0.04)  # km/mol, all modes
@@ -53,8 +63,18 @@ def test_harmonic_system_md_spectrum_integrates_to_harmonic_intensities(water_ha
 
 def test_apt_route_equals_finite_difference_route_on_one_trajectory(tiny_calc):
     # friction 0: velocity Verlet, so positions are a smooth function of time
-    res = md_ir(molecule("CH3CH2OH"), tiny_calc, thermalization_ps=0.0, production_ps=0.004, timestep_fs=0.1,
-                friction_fs_inv=0.0, dipole_route="apt", traj_every=0, progress=False, seed=2)
+    res = md_ir(
+        molecule("CH3CH2OH"),
+        tiny_calc,
+        thermalization_ps=0.0,
+        production_ps=0.004,
+        timestep_fs=0.1,
+        friction_fs_inv=0.0,
+        dipole_route="apt",
+        traj_every=0,
+        progress=False,
+        seed=2,
+    )
     mu, apt = res.dipoles[0, 0], res.dmu_dt[0, 0]
     fd = np.gradient(mu, 0.1, axis=0)
     inner = slice(2, -2)
@@ -65,8 +85,17 @@ def test_apt_route_equals_finite_difference_route_on_one_trajectory(tiny_calc):
 
 def test_batched_replicas_of_different_molecules_write_trajectories(tiny_calc, tmp_path):
     mols = [molecule("CH3CH2OH"), molecule("H2CO")]
-    res = md_ir(mols, tiny_calc, replicas=2, thermalization_ps=0.005, production_ps=0.02, chunk_steps=16,
-                traj_every=8, out=tmp_path / "run", progress=False)
+    res = md_ir(
+        mols,
+        tiny_calc,
+        replicas=2,
+        thermalization_ps=0.005,
+        production_ps=0.02,
+        chunk_steps=16,
+        traj_every=8,
+        out=tmp_path / "run",
+        progress=False,
+    )
     assert res.dipoles.shape == (2, 2, 40, 3)
     assert len(res.spectra) == 2 and np.all(np.isfinite(res.spectra[1].intensity))
     frames = read(tmp_path / "run" / "traj" / "mol001_rep001.extxyz", index=":")
@@ -74,35 +103,64 @@ def test_batched_replicas_of_different_molecules_write_trajectories(tiny_calc, t
     last = frames[-1]
     assert last.info["step"] == 48
     assert np.allclose(last.info["dipole_eA"], res.dipoles[1, 1, 48 - 10 - 1], atol=1e-12)
-    assert (tmp_path / "run" / "spectrum_mol001.csv").is_file() and (tmp_path / "run" / "result.json").is_file()
+    assert (tmp_path / "run" / "spectrum_mol001.csv").is_file() and (
+        tmp_path / "run" / "result.json"
+    ).is_file()
 
 
 def test_md_with_an_ase_calculator_factory_records_its_dipoles(tmp_path):
     from functools import partial
 
-    res = md_ir(molecule("H2O"), partial(xtb_calculator, accuracy=1e-4), replicas=2, thermalization_ps=0.0,
-                production_ps=0.01, traj_every=10, out=tmp_path, progress=False)
+    res = md_ir(
+        molecule("H2O"),
+        partial(xtb_calculator, accuracy=1e-4),
+        replicas=2,
+        thermalization_ps=0.0,
+        production_ps=0.01,
+        traj_every=10,
+        out=tmp_path,
+        progress=False,
+    )
     last = read(tmp_path / "traj" / "mol000_rep001.extxyz", index=-1)
     assert last.info["step"] == 20
     last.calc = xtb_calculator()
-    assert np.allclose(last.get_dipole_moment(), res.dipoles[0, 1, -1], atol=1e-6)  # e·Å, at that geometry
+    assert np.allclose(
+        last.get_dipole_moment(), res.dipoles[0, 1, -1], atol=1e-6
+    )  # e·Å, at that geometry
 
 
 def test_md_refuses_bad_molecules_and_changed_runs(tiny_calc, tmp_path):
     from ase import Atoms
 
-    saddle = harmonic_ir(Atoms("OH2", positions=[(0, 0, 0), (0.96, 0, 0), (-0.96, 0, 0)]), xtb_calculator(),
-                         optimize=False)
+    saddle = harmonic_ir(
+        Atoms("OH2", positions=[(0, 0, 0), (0.96, 0, 0), (-0.96, 0, 0)]),
+        xtb_calculator(),
+        optimize=False,
+    )
     with pytest.raises(Mace4irError, match="imaginary"):
         HarmonicProvider.from_result(saddle)  # its dynamics would run away
     with pytest.raises(Mace4irError, match="unknown MD options"):
         md_ir(molecule("CH4"), tiny_calc, production_fs=10)
     with pytest.raises(Mace4irError, match="Cl"):
         md_ir(molecule("CH3Cl"), tiny_calc, production_ps=0.01, progress=False)
-    md_ir(molecule("CH4"), tiny_calc, thermalization_ps=0.0, production_ps=0.005, out=tmp_path, progress=False)
+    md_ir(
+        molecule("CH4"),
+        tiny_calc,
+        thermalization_ps=0.0,
+        production_ps=0.005,
+        out=tmp_path,
+        progress=False,
+    )
     with pytest.raises(Mace4irError, match="different molecules or options"):
-        md_ir(molecule("CH4"), tiny_calc, thermalization_ps=0.0, production_ps=0.005, temperature_K=500.0,
-              out=tmp_path, progress=False)
+        md_ir(
+            molecule("CH4"),
+            tiny_calc,
+            thermalization_ps=0.0,
+            production_ps=0.005,
+            temperature_K=500.0,
+            out=tmp_path,
+            progress=False,
+        )
 
 
 def test_config_defaults_match_the_paper():
@@ -110,10 +168,17 @@ def test_config_defaults_match_the_paper():
     for key, value in vars(MDOptions()).items():
         expected = pytest.approx(value, rel=1e-8) if isinstance(value, float) else value
         assert getattr(opts, key) == expected, key
-    assert (opts.temperature_K, opts.timestep_fs, opts.thermalization_ps, opts.production_ps) == (300.0, 0.5, 5.0, 50.0)
+    assert (opts.temperature_K, opts.timestep_fs, opts.thermalization_ps, opts.production_ps) == (
+        300.0,
+        0.5,
+        5.0,
+        50.0,
+    )
     from ase import units
 
-    assert opts.friction_fs_inv == pytest.approx(0.01 * units.fs, rel=1e-8)  # ASE 3.22 friction=0.01
+    assert opts.friction_fs_inv == pytest.approx(
+        0.01 * units.fs, rel=1e-8
+    )  # ASE 3.22 friction=0.01
 
 
 _KILLED_RUN = """
@@ -131,23 +196,47 @@ md_ir(atoms, HarmonicProvider(z["positions"], z["hessian"], z["dmu_dx"]), replic
 def test_killed_run_resumes_identically(water_harmonic, tmp_path):
     prov = HarmonicProvider.from_result(water_harmonic)
     model = tmp_path / "harmonic.npz"
-    np.savez(model, numbers=water_harmonic.atoms.numbers, positions=prov.x0, hessian=prov.hessian, dmu_dx=prov.dmu_dx)
+    np.savez(
+        model,
+        numbers=water_harmonic.atoms.numbers,
+        positions=prov.x0,
+        hessian=prov.hessian,
+        dmu_dx=prov.dmu_dx,
+    )
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(model), str(killed)], env=env)
     deadline = time.monotonic() + 120
-    while not (killed / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        not (killed / "checkpoint.pt").exists()
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "result.json").exists(), "the run finished before it could be killed"
-    kwargs = dict(replicas=3, thermalization_ps=0.1, production_ps=2.0, chunk_steps=100, traj_every=50,
-                  progress=False, seed=7)
+    kwargs = dict(
+        replicas=3,
+        thermalization_ps=0.1,
+        production_ps=2.0,
+        chunk_steps=100,
+        traj_every=50,
+        progress=False,
+        seed=7,
+    )
     atoms = water_harmonic.atoms.copy()
     atoms.positions = prov.x0
-    resumed = md_ir(atoms, HarmonicProvider(prov.x0, prov.hessian, prov.dmu_dx), out=killed, **kwargs)
-    fresh = md_ir(atoms, HarmonicProvider(prov.x0, prov.hessian, prov.dmu_dx), out=tmp_path / "fresh", **kwargs)
+    resumed = md_ir(
+        atoms, HarmonicProvider(prov.x0, prov.hessian, prov.dmu_dx), out=killed, **kwargs
+    )
+    fresh = md_ir(
+        atoms,
+        HarmonicProvider(prov.x0, prov.hessian, prov.dmu_dx),
+        out=tmp_path / "fresh",
+        **kwargs,
+    )
     assert resumed.dipoles.shape == (1, 3, 4000, 3)
     assert np.array_equal(resumed.dipoles, fresh.dipoles)
     for name in ("mol000_rep000.extxyz", "mol000_rep002.extxyz"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation import metrics
 from mace4ir.evaluation.md.autocorrelation import (
@@ -23,7 +24,9 @@ from mace4ir.evaluation.spectra.experimental import (
     to_grid,
 )
 
-NIST = Path(__file__).parents[1] / "configs" / "benchmarks" / "nist_ir"  # shipped NIST copies, headers kept
+NIST = (
+    Path(__file__).parents[1] / "configs" / "benchmarks" / "nist_ir"
+)  # shipped NIST copies, headers kept
 
 
 def header(path, key):
@@ -42,7 +45,9 @@ def test_nist_files_parse_to_the_header_range(name):
     assert x[0] == pytest.approx(first, rel=1e-4) and x[-1] == pytest.approx(last, rel=1e-4)
     yunits = header(path, "YUNITS").upper()
     miny, maxy = float(header(path, "MINY")), float(header(path, "MAXY"))
-    if "TRANSMITTANCE" in yunits:  # absorbance = -log10(T): its maximum comes from the header's MINY
+    if (
+        "TRANSMITTANCE" in yunits
+    ):  # absorbance = -log10(T): its maximum comes from the header's MINY
         assert a.max() == pytest.approx(-np.log10(max(miny, 1e-4)), abs=0.01)
     else:  # YFACTOR applied: values span the header's MINY..MAXY
         assert a.max() == pytest.approx(maxy, rel=0.02, abs=0.005)
@@ -59,8 +64,10 @@ def test_asdf_compressed_file_decodes():
     assert 900 < x[np.argmax(a)] < 1000
 
 
-@pytest.mark.parametrize("name, band", [("carbon_dioxide", (2280, 2400)), ("methane", (1250, 1350)),
-                                        ("acetone", (1700, 1780))])
+@pytest.mark.parametrize(
+    "name, band",
+    [("carbon_dioxide", (2280, 2400)), ("methane", (1250, 1350)), ("acetone", (1700, 1780))],
+)
 def test_strongest_band_where_known(name, band):
     x, a = read_jcamp(NIST / f"{name}.jdx")
     assert band[0] < x[np.argmax(a)] < band[1]
@@ -116,7 +123,9 @@ def test_metrics_identical_spectra(grid):
     m = metrics.compare_spectra(a, 2.0 * a, grid)  # scale does not matter
     assert m["pearson"] == pytest.approx(1.0) and m["spearman"] == pytest.approx(1.0)
     assert m["cosine"] == pytest.approx(1.0) and m["sis"] == pytest.approx(1.0)
-    assert m["wasserstein_cm1"] == pytest.approx(0.0, abs=1e-6) and m["mimyria"] == pytest.approx(0.0, abs=1e-9)
+    assert m["wasserstein_cm1"] == pytest.approx(0.0, abs=1e-6) and m["mimyria"] == pytest.approx(
+        0.0, abs=1e-9
+    )
 
 
 def test_metrics_shifted_and_disjoint(grid):
@@ -127,7 +136,7 @@ def test_metrics_shifted_and_disjoint(grid):
     # Σ|a-b| / Σ(a+b) = 1 - 2Φ(-d/2σ) for two equal Gaussians d apart
     assert metrics.mimyria(a, b) == pytest.approx(1 - 2 * norm.cdf(-2.5), rel=1e-4)
     assert metrics.mimyria(a, gauss(grid, 2000)) == pytest.approx(1.0, abs=1e-9)  # disjoint
-    assert metrics.cosine(a, b) == pytest.approx(np.exp(-50**2 / (4 * 10**2)), rel=1e-3)
+    assert metrics.cosine(a, b) == pytest.approx(np.exp(-(50**2) / (4 * 10**2)), rel=1e-3)
     assert metrics.sis(a, b, grid) < metrics.sis(a, gauss(grid, 1005), grid) < 1.0
     assert metrics.pearson(a, -a) == pytest.approx(-1.0)
 
@@ -171,11 +180,17 @@ def test_replica_spectra_mean_and_spread():
     rng = np.random.default_rng(0)
     dt, t = 0.5, np.arange(8000) * 0.5
     base = 0.01 * np.cos(2 * np.pi * C_CM_PER_FS * 1700.0 * t)
-    series = np.stack([np.stack([base * (1 + 0.1 * r), 0 * t, 0 * t], 1) + 1e-4 * rng.normal(size=(len(t), 3))
-                       for r in range(3)])
+    series = np.stack(
+        [
+            np.stack([base * (1 + 0.1 * r), 0 * t, 0 * t], 1) + 1e-4 * rng.normal(size=(len(t), 3))
+            for r in range(3)
+        ]
+    )
     res = replica_spectra(series, dt, max_corr_fs=500.0)
     assert res.per_replica.shape == (3, len(res.wavenumbers_cm1))
-    assert np.allclose(res.intensity, res.per_replica.mean(0)) and np.allclose(res.std, res.per_replica.std(0))
+    assert np.allclose(res.intensity, res.per_replica.mean(0)) and np.allclose(
+        res.std, res.per_replica.std(0)
+    )
     peak = np.argmax(res.intensity)
     assert res.std[peak] > 0 and res.wavenumbers_cm1[peak] == pytest.approx(1700.0, abs=3.0)
     with pytest.raises(Mace4irError, match="shape"):

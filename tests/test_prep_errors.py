@@ -6,15 +6,17 @@ import numpy as np
 import pytest
 from scipy.constants import physical_constants
 
-from mace4ir.data_prep.qcml import layout as fmt
-from mace4ir.errors import ConfigError, DataFormatError
-from mace4ir.data_prep.qcml.example_proto import decode_example
 from mace4ir.data_prep.pipeline.filtering import UnitCheck
 from mace4ir.data_prep.pipeline.prepare import PrepOptions, prepare
 from mace4ir.data_prep.prepared.reader import open_records
+from mace4ir.data_prep.qcml import layout as fmt
+from mace4ir.data_prep.qcml.example_proto import decode_example
 from mace4ir.data_prep.qcml.tfrecord import iter_tfrecord, write_tfrecord
+from mace4ir.errors import ConfigError, DataFormatError
 
-SMALL = dict(val_size=20, test_size=20, train_size=100, subsets=(100,), shard_size=100, formats=("lmdb",))
+SMALL = dict(
+    val_size=20, test_size=20, train_size=100, subsets=(100,), shard_size=100, formats=("lmdb",)
+)
 
 
 def shards(sample, config):
@@ -30,20 +32,28 @@ def test_units_are_converted_from_atomic_units(qcml_sample, prepared_sample):
     bohr = physical_constants["Bohr radius"][0] * 1e10  # CODATA via SciPy, independent of ASE
     hartree = physical_constants["Hartree energy in eV"][0]
     raw = {}
-    for f, m in zip(shards(qcml_sample, "dft_force_field"), shards(qcml_sample, "dft_multipole_moments")):
+    for f, m in zip(
+        shards(qcml_sample, "dft_force_field"), shards(qcml_sample, "dft_multipole_moments")
+    ):
         for a, b in zip(iter_tfrecord(f), iter_tfrecord(m)):
             ea, eb = decode_example(a), decode_example(b)
             raw[ea["key_hash"][0].decode()] = (ea, eb)
     for rec in list(open_records(prepared_sample, "test"))[:10]:
         ea, eb = raw[rec["key_hash"]]
         np.testing.assert_allclose(rec["positions"].ravel(), ea["positions"] * bohr, rtol=1e-6)
-        np.testing.assert_allclose(rec["energy"], ea["pbe0_formation_energy"][0] * hartree, rtol=1e-6)
-        np.testing.assert_allclose(rec["forces"].ravel(), ea["pbe0_forces"] * hartree / bohr, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            rec["energy"], ea["pbe0_formation_energy"][0] * hartree, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            rec["forces"].ravel(), ea["pbe0_forces"] * hartree / bohr, rtol=1e-6, atol=1e-6
+        )
         np.testing.assert_allclose(rec["dipole"], eb["pbe0_dipole"] * bohr, rtol=1e-6, atol=1e-7)
 
 
 def test_wrong_length_unit_fails_loudly(qcml_sample, tmp_path):
-    opts = PrepOptions(source=qcml_sample, out=tmp_path / "p", units={"positions": "angstrom"}, **SMALL)
+    opts = PrepOptions(
+        source=qcml_sample, out=tmp_path / "p", units={"positions": "angstrom"}, **SMALL
+    )
     with pytest.raises(DataFormatError, match="bond length .* 'angstrom'.*probably wrong") as err:
         prepare(opts)
     assert "dft_force_field" in str(err.value)
@@ -51,16 +61,32 @@ def test_wrong_length_unit_fails_loudly(qcml_sample, tmp_path):
 
 def test_wrong_energy_unit_fails_loudly(qcml_sample, tmp_path):
     opts = PrepOptions(source=qcml_sample, out=tmp_path / "p", units={"energy": "ev"}, **SMALL)
-    with pytest.raises(DataFormatError, match="pbe0_formation_energy\\| per atom is 0.1.* 'ev'.*probably wrong"):
+    with pytest.raises(
+        DataFormatError, match="pbe0_formation_energy\\| per atom is 0.1.* 'ev'.*probably wrong"
+    ):
         prepare(opts)
 
 
 def test_unit_check_catches_angstrom_data_declared_as_bohr():
     check = UnitCheck("somefile", "bohr")  # no energy field: only lengths are checked
-    ch4 = np.array([[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
+    ch4 = np.array(
+        [
+            [0, 0, 0],
+            [0.63, 0.63, 0.63],
+            [-0.63, -0.63, 0.63],
+            [-0.63, 0.63, -0.63],
+            [0.63, -0.63, -0.63],
+        ]
+    )
     with pytest.raises(DataFormatError, match="somefile: median H–X bond length is 0.577"):
         for _ in range(50):  # Å coordinates multiplied by the Bohr factor: C-H ~0.58 Å
-            check.add({"atomic_numbers": np.array([6, 1, 1, 1, 1]), "positions": ch4 * 0.529177, "energy": -20.0})
+            check.add(
+                {
+                    "atomic_numbers": np.array([6, 1, 1, 1, 1]),
+                    "positions": ch4 * 0.529177,
+                    "energy": -20.0,
+                }
+            )
         check.check()
 
 
@@ -72,7 +98,9 @@ def test_unknown_unit_name_is_a_config_error(qcml_sample, tmp_path):
 def test_missing_config_names_the_field_and_configs(qcml_sample, tmp_path):
     src = copy_sample(qcml_sample, tmp_path / "src")
     shutil.rmtree(src / "qcml" / "dft_multipole_moments")
-    with pytest.raises(ConfigError, match="pbe0_dipole.*dft_multipole_moments.*configs present: dft_force_field"):
+    with pytest.raises(
+        ConfigError, match="pbe0_dipole.*dft_multipole_moments.*configs present: dft_force_field"
+    ):
         prepare(PrepOptions(source=src, out=tmp_path / "p", **SMALL))
     with pytest.raises(ConfigError, match="no 'qcml/' folder"):
         prepare(PrepOptions(source=tmp_path, out=tmp_path / "p2", **SMALL))
@@ -88,7 +116,11 @@ def test_key_hash_mismatch_names_both_files_and_the_record(qcml_sample, tmp_path
     with pytest.raises(DataFormatError) as err:
         prepare(PrepOptions(source=src, out=tmp_path / "p", **SMALL))
     msg = str(err.value)
-    assert "key_hash mismatch at global record 103" in msg and f"{ff} record 3" in msg and f"{meta} record 3" in msg
+    assert (
+        "key_hash mismatch at global record 103" in msg
+        and f"{ff} record 3" in msg
+        and f"{meta} record 3" in msg
+    )
 
 
 def test_corrupt_record_fails_with_offset_or_is_counted(qcml_sample, tmp_path):
@@ -98,7 +130,9 @@ def test_corrupt_record_fails_with_offset_or_is_counted(qcml_sample, tmp_path):
     raw = bytearray(path.read_bytes())
     raw[16 + len(first) + 40] ^= 0xFF  # inside record 1's data
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataFormatError, match=f"{path}: corrupt TFRecord at byte offset {16 + len(first)}"):
+    with pytest.raises(
+        DataFormatError, match=f"{path}: corrupt TFRecord at byte offset {16 + len(first)}"
+    ):
         prepare(PrepOptions(source=src, out=tmp_path / "p", **SMALL))
     m = prepare(PrepOptions(source=src, out=tmp_path / "q", skip_corrupt=True, **SMALL))
     assert m["rejected"]["corrupt"] == 1
@@ -111,15 +145,23 @@ def _rows(sample, n):
     for parts in zip(*streams):
         row = {}
         for p in parts:
-            row.update({k: (v[0].decode() if isinstance(v, list) else v) for k, v in decode_example(p).items()})
+            row.update(
+                {
+                    k: (v[0].decode() if isinstance(v, list) else v)
+                    for k, v in decode_example(p).items()
+                }
+            )
         out.append(row)
         if len(out) == n:
             return out
 
 
 def test_invalid_records_are_counted_not_dropped_silently(qcml_sample, tmp_path):
-    rows = [r for r in _rows(qcml_sample, 100) if r["charge"][0] == 0 and r["multiplicity"][0] == 1
-            and not r["is_outlier"][0]][:60]
+    rows = [
+        r
+        for r in _rows(qcml_sample, 100)
+        if r["charge"][0] == 0 and r["multiplicity"][0] == 1 and not r["is_outlier"][0]
+    ][:60]
     bad = [dict(r, key_hash=f"bad{i}") for i, r in enumerate(rows[:4])]
     bad[0]["pbe0_forces"] = bad[0]["pbe0_forces"].copy()
     bad[0]["pbe0_forces"][0] = np.nan
@@ -129,13 +171,27 @@ def test_invalid_records_are_counted_not_dropped_silently(qcml_sample, tmp_path)
     bad[3]["positions"] = np.zeros_like(bad[3]["positions"])  # all atoms on top of each other
     for config, feats in fmt.BUNDLED_CONFIGS.items():
         fmt.write_config(tmp_path / "src", config, feats, [rows + bad], "test data")
-    m = prepare(PrepOptions(source=tmp_path / "src", out=tmp_path / "p", val_size=10, test_size=10, train_size=40,
-                            subsets=(40,), shard_size=100, formats=("lmdb",)))
+    m = prepare(
+        PrepOptions(
+            source=tmp_path / "src",
+            out=tmp_path / "p",
+            val_size=10,
+            test_size=10,
+            train_size=40,
+            subsets=(40,),
+            shard_size=100,
+            formats=("lmdb",),
+        )
+    )
     assert m["rejected"]["invalid"] == 4 and m["kept"] == len(rows)
     assert sorted(m["rejected_examples"]["invalid"]) == ["bad0", "bad1", "bad2", "bad3"]
     details = " | ".join(m["rejected_details"])
-    for what in ("bad0: global record 60: NaN", "bad1: global record 61: shape mismatch",
-                 "bad2: global record 62: unknown element", "bad3: global record 63: atoms 0.000 Å apart"):
+    for what in (
+        "bad0: global record 60: NaN",
+        "bad1: global record 61: shape mismatch",
+        "bad2: global record 62: unknown element",
+        "bad3: global record 63: atoms 0.000 Å apart",
+    ):
         assert what in details
 
 
@@ -143,7 +199,15 @@ def test_sizes_that_do_not_fit_are_clear_errors(prepared_sample, qcml_sample, tm
     with pytest.raises(ConfigError, match="val_size 300 \\+ test_size 300 leaves nothing"):
         prepare(PrepOptions(source=qcml_sample, out=tmp_path / "a", val_size=300, test_size=300))
     with pytest.raises(ConfigError, match="subsets \\[5000\\] are larger than the training pool"):
-        prepare(PrepOptions(source=qcml_sample, out=tmp_path / "b", val_size=20, test_size=20, subsets=(100, 5000)))
+        prepare(
+            PrepOptions(
+                source=qcml_sample,
+                out=tmp_path / "b",
+                val_size=20,
+                test_size=20,
+                subsets=(100, 5000),
+            )
+        )
 
 
 def test_cli_prints_one_line_error(qcml_sample, tmp_path, caplog):

@@ -7,8 +7,19 @@ from mace4ir.data_prep.prepared.shards import LmdbShard, write_lmdb_shard
 
 
 def _records(energy):
-    return [encode_record(make_record([1, 8], [[0, 0, 0], [0.96, 0, 0]], energy + i, [[0, 0, 1], [0, 0, -1]],
-                                      [0, 0, 0.1], f"k{i}")) for i in range(3)]
+    return [
+        encode_record(
+            make_record(
+                [1, 8],
+                [[0, 0, 0], [0.96, 0, 0]],
+                energy + i,
+                [[0, 0, 1], [0, 0, -1]],
+                [0, 0, 0.1],
+                f"k{i}",
+            )
+        )
+        for i in range(3)
+    ]
 
 
 def _read_energy_in_child(shard, queue):

@@ -21,7 +21,10 @@ def test_lmdb_and_webdataset_hold_identical_records(prepared_sample):
 
 def test_open_split_gives_atoms_in_internal_units(prepared_sample):
     atoms = open_split(prepared_sample, "val", fmt="webdataset")[3]
-    assert isinstance(atoms.info["energy"], float) and atoms.arrays["forces"].shape == (len(atoms), 3)
+    assert isinstance(atoms.info["energy"], float) and atoms.arrays["forces"].shape == (
+        len(atoms),
+        3,
+    )
     assert atoms.info["dipole"].shape == (3,) and atoms.info["key_hash"]
     d = atoms.get_all_distances() + np.eye(len(atoms)) * 99
     assert 0.7 < d.min() < 2.6  # bond lengths in Å, not Bohr
@@ -54,7 +57,9 @@ def test_e0s_equal_dense_least_squares(prepared_sample):
     dense = np.linalg.lstsq(x, y, rcond=None)[0]
     np.testing.assert_allclose([m["e0s"][str(z)] for z in zs], dense, rtol=1e-7, atol=1e-6)
     interaction = np.mean((y - x @ dense) / x.sum(1))
-    np.testing.assert_allclose(m["statistics"]["interaction_energy_per_atom_mean"], interaction, atol=1e-7)
+    np.testing.assert_allclose(
+        m["statistics"]["interaction_energy_per_atom_mean"], interaction, atol=1e-7
+    )
     assert m["elements"] == {str(z): int(np.sum(x[:, k] > 0)) for k, z in enumerate(zs)}
 
 

@@ -8,12 +8,28 @@ import sys
 import time
 from pathlib import Path
 
-from mace4ir.data_prep.prepared.reader import load_manifest
-
 from conftest import SAMPLE_SEED
 
-ARGS = ["--val-size", "40", "--test-size", "40", "--train-size", "250", "--subsets", "100,250",
-        "--shard-size", "64", "--seed", str(SAMPLE_SEED), "--workers", "2", "--keep-work", "--no-progress"]
+from mace4ir.data_prep.prepared.reader import load_manifest
+
+ARGS = [
+    "--val-size",
+    "40",
+    "--test-size",
+    "40",
+    "--train-size",
+    "250",
+    "--subsets",
+    "100,250",
+    "--shard-size",
+    "64",
+    "--seed",
+    str(SAMPLE_SEED),
+    "--workers",
+    "2",
+    "--keep-work",
+    "--no-progress",
+]
 
 
 def start(source, out, pause_at=None):
@@ -21,8 +37,20 @@ def start(source, out, pause_at=None):
     env.pop("MACE4IR_PREP_PAUSE_AT", None)
     if pause_at:
         env["MACE4IR_PREP_PAUSE_AT"] = pause_at
-    cmd = [sys.executable, "-m", "mace4ir.cli", "prep", "--source", str(source), "--out", str(out), *ARGS]
-    return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mace4ir.cli",
+        "prep",
+        "--source",
+        str(source),
+        "--out",
+        str(out),
+        *ARGS,
+    ]
+    return subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def kill_when_paused(proc, out: Path):
@@ -30,7 +58,9 @@ def kill_when_paused(proc, out: Path):
     paused = out / ".work" / "PAUSED"
     deadline = time.monotonic() + 300  # failsafe only
     while not paused.exists():
-        assert proc.poll() is None, f"run ended before the fault point:\n{proc.stdout.read().decode()}"
+        assert proc.poll() is None, (
+            f"run ended before the fault point:\n{proc.stdout.read().decode()}"
+        )
         assert time.monotonic() < deadline, "fault point never reached"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -56,7 +86,9 @@ def test_sigkill_and_resume_gives_identical_output(qcml_sample, prepared_sample,
     proc = start(qcml_sample, out, "shard:3")
     kill_when_paused(proc, out)
     markers = list((out / ".work/shards").glob("*-?????.json"))
-    done_shards = [out / f["path"] for m in markers for f in json.loads(m.read_text())["files"].values()]
+    done_shards = [
+        out / f["path"] for m in markers for f in json.loads(m.read_text())["files"].values()
+    ]
     assert done_shards
     shards_before = inodes(done_shards)
 
@@ -65,5 +97,7 @@ def test_sigkill_and_resume_gives_identical_output(qcml_sample, prepared_sample,
     assert proc.wait() == 0, proc.stdout.read().decode()
     assert inodes(done_units) == units_before, "finished scan units were redone"
     assert inodes(done_shards) == shards_before, "finished output shards were redone"
-    assert load_manifest(out)["splits"] == load_manifest(prepared_sample)["splits"]  # same records and sha256
+    assert (
+        load_manifest(out)["splits"] == load_manifest(prepared_sample)["splits"]
+    )  # same records and sha256
     assert not list(out.rglob("*.tmp*"))

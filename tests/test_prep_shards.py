@@ -6,7 +6,12 @@ import tarfile
 import numpy as np
 
 from mace4ir.data_prep.prepared.records import encode_record, make_record
-from mace4ir.data_prep.prepared.shards import LmdbShard, iter_wds_shard, write_lmdb_shard, write_wds_shard
+from mace4ir.data_prep.prepared.shards import (
+    LmdbShard,
+    iter_wds_shard,
+    write_lmdb_shard,
+    write_wds_shard,
+)
 
 
 def _records(n, seed=0):
@@ -14,13 +19,26 @@ def _records(n, seed=0):
     out = []
     for i in range(n):
         k = int(rng.integers(1, 30))
-        out.append(encode_record(make_record(rng.integers(1, 54, k), rng.normal(size=(k, 3)), rng.normal(),
-                                             rng.normal(size=(k, 3)), rng.normal(size=3), f"key{i}", None)))
+        out.append(
+            encode_record(
+                make_record(
+                    rng.integers(1, 54, k),
+                    rng.normal(size=(k, 3)),
+                    rng.normal(),
+                    rng.normal(size=(k, 3)),
+                    rng.normal(size=3),
+                    f"key{i}",
+                    None,
+                )
+            )
+        )
     return out
 
 
 def test_tar_writer_is_byte_identical_to_tarfile(tmp_path):
-    items = [(1_000 + i, b) for i, b in enumerate(_records(57))] + [(10**9 + 5, _records(1, 1)[0])]  # long name: fallback
+    items = [(1_000 + i, b) for i, b in enumerate(_records(57))] + [
+        (10**9 + 5, _records(1, 1)[0])
+    ]  # long name: fallback
     write_wds_shard(tmp_path / "a.tar", items)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from mace4ir.errors import DataFormatError
 from mace4ir.data_prep.qcml.example_proto import decode_example, encode_example
-from mace4ir.data_prep.qcml.tfrecord import CorruptRecord, count_records, iter_tfrecord, masked_crc32c, write_tfrecord
+from mace4ir.data_prep.qcml.tfrecord import (
+    CorruptRecord,
+    count_records,
+    iter_tfrecord,
+    masked_crc32c,
+    write_tfrecord,
+)
+from mace4ir.errors import DataFormatError
 
 
 def test_masked_crc32c_matches_reference_values():
@@ -18,17 +24,23 @@ def test_masked_crc32c_matches_reference_values():
 
 def test_example_bytes_are_tensorflows_wire_format():
     # Example{features{feature{key:"a" value{int64_list{value:[1]}}}}}, encoded by hand
-    expected = bytes.fromhex("0a0c" "0a0a" "0a0161" "1205" "1a03" "0a0101")
+    expected = bytes.fromhex("0a0c0a0a0a016112051a030a0101")
     assert encode_example({"a": np.array([1])}) == expected
     assert decode_example(expected)["a"].tolist() == [1]
 
 
 def test_example_round_trip_keeps_types():
-    feats = {"key_hash": "abc", "positions": np.arange(6, dtype=np.float32) / 3, "z": np.array([1, 8, 1]),
-             "flag": np.bool_(True)}
+    feats = {
+        "key_hash": "abc",
+        "positions": np.arange(6, dtype=np.float32) / 3,
+        "z": np.array([1, 8, 1]),
+        "flag": np.bool_(True),
+    }
     out = decode_example(encode_example(feats))
     assert out["key_hash"] == [b"abc"]
-    assert out["positions"].dtype == np.float32 and np.array_equal(out["positions"], feats["positions"])
+    assert out["positions"].dtype == np.float32 and np.array_equal(
+        out["positions"], feats["positions"]
+    )
     assert out["z"].tolist() == [1, 8, 1] and out["flag"].tolist() == [1]
 
 
@@ -55,7 +67,9 @@ def test_flipped_data_byte_names_file_and_offset(tmp_path):
     with pytest.raises(CorruptRecord) as err:
         list(iter_tfrecord(path))
     assert err.value.offset == _offset_of(payloads, 3)
-    assert str(path) in str(err.value) and f"byte offset {_offset_of(payloads, 3)}" in str(err.value)
+    assert str(path) in str(err.value) and f"byte offset {_offset_of(payloads, 3)}" in str(
+        err.value
+    )
     # skip mode: a placeholder keeps later records aligned
     seen = []
     got = list(iter_tfrecord(path, skip_corrupt=True, on_corrupt=seen.append))

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.build import molecule
-
 from release_helpers import ERRORS, MANIFEST, assert_same, predictions
 
 pytest_plugins = ("release_helpers",)
@@ -32,17 +31,24 @@ def run_predictions(release_run_predictions):
     return release_run_predictions
 
 
-def test_round_trip_gives_identical_energies_forces_dipoles(release, run_predictions, release_run_calculator):
+def test_round_trip_gives_identical_energies_forces_dipoles(
+    release, run_predictions, release_run_calculator
+):
     import mace4ir
     from mace4ir.evaluation import harmonic_ir
 
     calc = mace4ir.load(release)
     released = predictions(calc)
     assert_same(released, run_predictions)
-    assert any(np.abs(d).max() > 1e-6 for _, _, d in released)  # the dipole model is not trivially zero
+    assert any(
+        np.abs(d).max() > 1e-6 for _, _, d in released
+    )  # the dipole model is not trivially zero
     # autograd Hessians and dipole derivatives too (the loader builds e3nn code without TorchScript)
     water = molecule("H2O")
-    a, b = harmonic_ir(water, calc, optimize=False), harmonic_ir(water, release_run_calculator, optimize=False)
+    a, b = (
+        harmonic_ir(water, calc, optimize=False),
+        harmonic_ir(water, release_run_calculator, optimize=False),
+    )
     np.testing.assert_allclose(a.frequencies_cm1, b.frequencies_cm1, rtol=0, atol=1e-6)
     np.testing.assert_allclose(a.intensities_km_mol, b.intensities_km_mol, rtol=1e-9, atol=1e-9)
 
@@ -51,10 +57,15 @@ def test_weights_are_bit_identical(release, runs):
     from safetensors.torch import load_file
 
     for run, stem in zip(runs, ("mace4ir_ef", "mace4ir_dipole")):
-        original, exported = load_file(str(run / "best_model.safetensors")), load_file(str(release / f"{stem}.safetensors"))
+        original, exported = (
+            load_file(str(run / "best_model.safetensors")),
+            load_file(str(release / f"{stem}.safetensors")),
+        )
         assert original.keys() == exported.keys()
         for key in original:
-            assert original[key].dtype == exported[key].dtype and bool((original[key] == exported[key]).all()), key
+            assert original[key].dtype == exported[key].dtype and bool(
+                (original[key] == exported[key]).all()
+            ), key
 
 
 def test_release_config_and_model_card(release, runs):
@@ -64,7 +75,12 @@ def test_release_config_and_model_card(release, runs):
     ef_spec = json.loads((runs[0] / "best_model.json").read_text())
     assert config["models"]["ef"]["architecture"] == ef_spec["architecture"]
     assert config["models"]["ef"]["atomic_numbers"] == [1, 6, 7, 8]
-    assert config["models"]["ef"]["atomic_energies_eV"] == {"H": -13.6, "C": -1029.8, "N": -1484.9, "O": -2041.9}
+    assert config["models"]["ef"]["atomic_energies_eV"] == {
+        "H": -13.6,
+        "C": -1029.8,
+        "N": -1484.9,
+        "O": -2041.9,
+    }
     assert config["metrics"] == ERRORS
     assert config["training_data"]["rejected"] == MANIFEST["rejected"]
     card = ModelCard.load(release / "README.md")
@@ -90,10 +106,14 @@ def test_corrupted_weights_give_checksum_error(release, tmp_path):
     data = bytearray(target.read_bytes())
     data[-100] ^= 0x01  # one flipped bit in the tensor data
     target.write_bytes(bytes(data))
-    with pytest.raises(ChecksumError, match="mace4ir_dipole.safetensors.*does not match SHA256SUMS"):
+    with pytest.raises(
+        ChecksumError, match="mace4ir_dipole.safetensors.*does not match SHA256SUMS"
+    ):
         mace4ir.load(copy)
     target.unlink()
-    with pytest.raises(ChecksumError, match="mace4ir_dipole.safetensors: listed in SHA256SUMS but missing"):
+    with pytest.raises(
+        ChecksumError, match="mace4ir_dipole.safetensors: listed in SHA256SUMS but missing"
+    ):
         mace4ir.load(copy)
 
 
@@ -103,10 +123,14 @@ def test_export_refuses_unevaluated_model_unless_allowed(runs, tmp_path):
 
     ef, dip = Path(shutil.copytree(runs[0], tmp_path / "run_ef")), runs[1]
     (ef / "test_errors.json").unlink()
-    with pytest.raises(Mace4irError, match=r"test_errors.json: missing.*evaluate-errors.*--allow-missing-metrics"):
+    with pytest.raises(
+        Mace4irError, match=r"test_errors.json: missing.*evaluate-errors.*--allow-missing-metrics"
+    ):
         export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel"))
     assert not (tmp_path / "rel").exists()
-    out = export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", allow_missing_metrics=True))
+    out = export_release(
+        ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", allow_missing_metrics=True)
+    )
     assert json.loads((out / "mace4ir_release.json").read_text())["metrics"]["ef"] is None
 
 
@@ -118,7 +142,9 @@ def test_export_refuses_swapped_models_and_existing_output(runs, release, tmp_pa
         export_release(ExportOptions(ef=runs[1], dipole=runs[0], out=tmp_path / "swapped"))
     with pytest.raises(Mace4irError, match="exists and is not empty"):
         export_release(ExportOptions(ef=runs[0], dipole=runs[1], out=release))
-    assert not any(p.name.startswith(".swapped") for p in tmp_path.iterdir())  # temp folder cleaned up
+    assert not any(
+        p.name.startswith(".swapped") for p in tmp_path.iterdir()
+    )  # temp folder cleaned up
 
 
 def test_mace_pickles_refused_without_trust_flag(runs, run_predictions, tmp_path):
@@ -131,8 +157,13 @@ def test_mace_pickles_refused_without_trust_flag(runs, run_predictions, tmp_path
     folder = tmp_path / "original_files"
     folder.mkdir()
     for run, name in zip(runs, ("MACE4IR_EF_small.model", "MACE4IR_D.model")):
-        torch.save(load_model(run / "best_model")[0], folder / name)  # what mace-torch ships: a full pickle
-    with pytest.raises(Mace4irError, match=r"pickles \(MACE4IR_D.model, MACE4IR_EF_small.model\).*trust_pickle=True"):
+        torch.save(
+            load_model(run / "best_model")[0], folder / name
+        )  # what mace-torch ships: a full pickle
+    with pytest.raises(
+        Mace4irError,
+        match=r"pickles \(MACE4IR_D.model, MACE4IR_EF_small.model\).*trust_pickle=True",
+    ):
         mace4ir.load(folder)
     assert_same(predictions(mace4ir.load(folder, trust_pickle=True)), run_predictions)
 
@@ -168,7 +199,10 @@ def test_offline_load_of_uncached_repo_is_a_clear_error(tmp_path, monkeypatch):
     from mace4ir.errors import Mace4irError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(Mace4irError, match="org/absent@main: no such local folder, not in the local Hugging Face cache"):
+    with pytest.raises(
+        Mace4irError,
+        match="org/absent@main: no such local folder, not in the local Hugging Face cache",
+    ):
         mace4ir.load("org/absent", cache_dir=tmp_path)
     with pytest.raises(Mace4irError, match="neither an existing folder nor a Hub repo id"):
         mace4ir.load(str(tmp_path / "no" / "such" / "folder"))
@@ -182,16 +216,24 @@ def test_dipole_errors_from_combined_evaluation_and_bench_results(runs, tmp_path
     from mace4ir.release.export import ExportOptions, export_release
 
     ef, dip = (Path(shutil.copytree(r, tmp_path / r.name)) for r in runs)
-    (ef / "test_errors.json").write_text(json.dumps({**ERRORS["ef"], "dipole_mae_meA": 33.3, "dipole_rmse_meA": 44.4}))
+    (ef / "test_errors.json").write_text(
+        json.dumps({**ERRORS["ef"], "dipole_mae_meA": 33.3, "dipole_rmse_meA": 44.4})
+    )
     (dip / "test_errors.json").unlink()
     bench = tmp_path / "bench_out"
     (bench / "tables").mkdir(parents=True)
     (bench / "run.json").write_text(json.dumps({"suite": "harmonic_classes", "kind": "harmonic"}))
     (bench / "tables" / "classes.csv").write_text(
-        "class,prediction,reference,n,frequency_mae_cm1,pearson\nall,model,dft,2,57.25,0.5\n")
-    out = export_release(ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", bench=[bench], torchscript=True))
+        "class,prediction,reference,n,frequency_mae_cm1,pearson\nall,model,dft,2,57.25,0.5\n"
+    )
+    out = export_release(
+        ExportOptions(ef=ef, dipole=dip, out=tmp_path / "rel", bench=[bench], torchscript=True)
+    )
     config = json.loads((out / "mace4ir_release.json").read_text())
-    for kind in ("ef", "dipole"):  # TorchScript: a loadable, checksummed file, or a recorded failure
+    for kind in (
+        "ef",
+        "dipole",
+    ):  # TorchScript: a loadable, checksummed file, or a recorded failure
         status = config["models"][kind]["torchscript"]
         if status == "ok":
             name = config["models"][kind]["torchscript_file"]
@@ -200,12 +242,27 @@ def test_dipole_errors_from_combined_evaluation_and_bench_results(runs, tmp_path
 
             assert isinstance(torch.jit.load(str(out / name)), torch.jit.ScriptModule)
         else:
-            assert status.startswith("failed (") and not (out / f"mace4ir_{kind}.torchscript.pt").exists()
+            assert (
+                status.startswith("failed (")
+                and not (out / f"mace4ir_{kind}.torchscript.pt").exists()
+            )
     assert config["metrics"]["dipole"]["dipole_mae_meA"] == 33.3
-    assert config["benchmarks"][0]["results"] == [{"class": "all", "prediction": "model", "reference": "dft",
-                                                   "n": 2.0, "frequency_mae_cm1": 57.25, "pearson": 0.5}]
+    assert config["benchmarks"][0]["results"] == [
+        {
+            "class": "all",
+            "prediction": "model",
+            "reference": "dft",
+            "n": 2.0,
+            "frequency_mae_cm1": 57.25,
+            "pearson": 0.5,
+        }
+    ]
     text = ModelCard.load(out / "README.md").text
-    assert "33.30" in text and "### mace4ir bench harmonic_classes (harmonic)" in text and "57.25" in text
+    assert (
+        "33.30" in text
+        and "### mace4ir bench harmonic_classes (harmonic)" in text
+        and "57.25" in text
+    )
 
 
 def test_ir_cli_computes_a_spectrum_from_a_release_folder(release, tmp_path):
@@ -215,14 +272,28 @@ def test_ir_cli_computes_a_spectrum_from_a_release_folder(release, tmp_path):
     from mace4ir.cli import main
     from mace4ir.evaluation import harmonic_ir
 
-    rc = main(["ir", "harmonic", "O", "--name", "water", "--model", str(release), "--no-optimize",
-               "--out", str(tmp_path)])
+    rc = main(
+        [
+            "ir",
+            "harmonic",
+            "O",
+            "--name",
+            "water",
+            "--model",
+            str(release),
+            "--no-optimize",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     cli = json.loads((tmp_path / "water" / "harmonic.json").read_text())
     api = harmonic_ir(molecule_from_cli(tmp_path / "water"), mace4ir.load(release), optimize=False)
     # the geometry round-trips through a text xyz file: agreement to ~1e-8 relative
     assert cli["frequencies_cm1"] == pytest.approx(list(api.frequencies_cm1), rel=1e-6)
-    assert cli["intensities_km_mol"] == pytest.approx(list(api.intensities_km_mol), rel=1e-5, abs=1e-9)
+    assert cli["intensities_km_mol"] == pytest.approx(
+        list(api.intensities_km_mol), rel=1e-5, abs=1e-9
+    )
 
 
 def molecule_from_cli(folder):

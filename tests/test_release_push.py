@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from release_fake_hub import FakeHub
 from release_helpers import assert_same, predictions
 
@@ -26,21 +25,32 @@ def release(release_folder, tmp_path_factory):
 
 
 def expected_files(release: Path) -> dict[str, int]:
-    names = [line.split("  ", 1)[1] for line in (release / "SHA256SUMS").read_text().splitlines()] + ["SHA256SUMS"]
+    names = [
+        line.split("  ", 1)[1] for line in (release / "SHA256SUMS").read_text().splitlines()
+    ] + ["SHA256SUMS"]
     return {name: (release / name).stat().st_size for name in names}
 
 
 def opts(release, hub, **kw):
     from mace4ir.release.push import PushOptions
 
-    return PushOptions(folder=release, repo_id="org/tiny", endpoint=hub.endpoint, token="hf_test",
-                       backoff_s=0.01, **kw)
+    return PushOptions(
+        folder=release,
+        repo_id="org/tiny",
+        endpoint=hub.endpoint,
+        token="hf_test",
+        backoff_s=0.01,
+        **kw,
+    )
 
 
 def test_dry_run_lists_exactly_the_release_files(release, capsys):
     from mace4ir.cli import main
 
-    assert main(["release", "push", str(release), "--repo-id", "org/tiny", "--tag", "v1", "--dry-run"]) == 0
+    assert (
+        main(["release", "push", str(release), "--repo-id", "org/tiny", "--tag", "v1", "--dry-run"])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     listed = {line.split()[0]: int(line.split()[1].replace(",", "")) for line in out[1:]}
     assert listed == expected_files(release)
@@ -64,7 +74,10 @@ def test_push_is_one_commit_with_every_file_after_transient_errors(release):
         assert hub.files("org/tiny", "main") == {}  # the branch, not main, got the release
 
 
-@pytest.mark.parametrize("status, message", [(401, "authentication failed.*HF_TOKEN"), (403, "permission denied.*write access")])
+@pytest.mark.parametrize(
+    "status, message",
+    [(401, "authentication failed.*HF_TOKEN"), (403, "permission denied.*write access")],
+)
 def test_auth_errors_are_not_retried(release, status, message):
     from mace4ir.errors import Mace4irError
     from mace4ir.release.push import push_release
@@ -83,7 +96,9 @@ def test_persistent_server_errors_give_up_after_the_retries(release):
 
     with FakeHub() as hub:
         hub.fail = [["POST", "/api/repos/create", 503, 100]]
-        with pytest.raises(Mace4irError, match="create repo on org/tiny: still failing after 3 attempts"):
+        with pytest.raises(
+            Mace4irError, match="create repo on org/tiny: still failing after 3 attempts"
+        ):
             push_release(opts(release, hub, retries=2))
         assert hub.count("POST", "/api/repos/create") == 3
 
@@ -94,21 +109,27 @@ def test_push_refuses_corrupted_or_unevaluated_release(release, tmp_path):
 
     copy = Path(shutil.copytree(release, tmp_path / "copy"))
     config = json.loads((copy / "mace4ir_release.json").read_text())
-    (copy / "mace4ir_release.json").write_text(json.dumps(dict(config, metrics={"ef": None, "dipole": None})))
+    (copy / "mace4ir_release.json").write_text(
+        json.dumps(dict(config, metrics={"ef": None, "dipole": None}))
+    )
     with pytest.raises(Mace4irError, match="mace4ir_release.json.*does not match SHA256SUMS"):
         push_release(PushOptions(folder=copy, repo_id="org/tiny", dry_run=True))
     from mace4ir.checksums import write_checksums
 
     write_checksums(copy, [n for n in expected_files(release) if n != "SHA256SUMS"])
-    with pytest.raises(Mace4irError, match="no test-set errors for ef, dipole.*--allow-missing-metrics"):
+    with pytest.raises(
+        Mace4irError, match="no test-set errors for ef, dipole.*--allow-missing-metrics"
+    ):
         push_release(PushOptions(folder=copy, repo_id="org/tiny", dry_run=True))
-    assert push_release(PushOptions(folder=copy, repo_id="org/tiny", dry_run=True, allow_missing_metrics=True))["dry_run"]
+    assert push_release(
+        PushOptions(folder=copy, repo_id="org/tiny", dry_run=True, allow_missing_metrics=True)
+    )["dry_run"]
 
 
 def test_hub_round_trip_then_offline_load(release, release_run_predictions, tmp_path, monkeypatch):
-    import mace4ir
     from huggingface_hub import snapshot_download
 
+    import mace4ir
     from mace4ir.release.push import push_release
 
     cache = tmp_path / "cache"

@@ -12,13 +12,12 @@ import subprocess
 import sys
 
 import torch
+from train_helpers import TINY
 
 from mace4ir.training import train
-from mace4ir.training.loop.checkpoint import latest
 from mace4ir.training.data.loaders import seed_everything
+from mace4ir.training.loop.checkpoint import latest
 from mace4ir.training.models.build import build_model
-
-from train_helpers import TINY
 
 TOL = 1e-9
 ARGS = dict(model="ef_tiny", max_steps=3, precision="float64")
@@ -32,15 +31,45 @@ def _params(run):
 
 def test_two_process_ddp_matches_one_process(prepared_sample, tmp_path):
     one = tmp_path / "one"
-    train(prepared_sample, one, **ARGS, **{**TINY, "batch_size": 8, "optimizer": {"lr": 1e-2},
-                                           "scheduler": {"warmup_steps": 1}})
+    train(
+        prepared_sample,
+        one,
+        **ARGS,
+        **{**TINY, "batch_size": 8, "optimizer": {"lr": 1e-2}, "scheduler": {"warmup_steps": 1}},
+    )
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("scheduler: {warmup_steps: 1}\noptimizer: {lr: 0.01}\ntensorboard: false\n")
     two = tmp_path / "two"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "mace4ir.cli", "train", "--data", prepared_sample, "--out", two, "--model", "ef_tiny",
-           "--precision", "float64", "--max-steps", "3", "--batch-size", "4", "--num-workers", "0",
-           "--log-every", "1", "--no-progress", "--config", cfg]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "mace4ir.cli",
+        "train",
+        "--data",
+        prepared_sample,
+        "--out",
+        two,
+        "--model",
+        "ef_tiny",
+        "--precision",
+        "float64",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--num-workers",
+        "0",
+        "--log-every",
+        "1",
+        "--no-progress",
+        "--config",
+        cfg,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(list(map(str, cmd)), env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -23,8 +23,15 @@ def _epoch_energies(prepared, fmt, epoch, subset=None, **opts):
     builder = _builder(prepared)
     seen, batches_per_rank = [], []
     for rank in range(WORLD):
-        data = TrainData(prepared, builder, LoaderOptions(batch_size=7, num_workers=WORKERS, seed=3, shuffle_buffer=16, **opts),
-                         fmt=fmt, subset=subset, rank=rank, world=WORLD)
+        data = TrainData(
+            prepared,
+            builder,
+            LoaderOptions(batch_size=7, num_workers=WORKERS, seed=3, shuffle_buffer=16, **opts),
+            fmt=fmt,
+            subset=subset,
+            rank=rank,
+            world=WORLD,
+        )
         batches = list(data.epoch(epoch))
         batches_per_rank.append(len(batches))
         for b in batches:
@@ -36,7 +43,9 @@ def _epoch_energies(prepared, fmt, epoch, subset=None, **opts):
 
 @pytest.mark.parametrize("fmt", ["lmdb", "webdataset"])
 def test_each_record_once_per_epoch(prepared_sample, fmt):
-    subset = min(int(s) for s in load_manifest(prepared_sample)["subsets"])  # a prefix that ends mid-shard
+    subset = min(
+        int(s) for s in load_manifest(prepared_sample)["subsets"]
+    )  # a prefix that ends mid-shard
     expected = sorted(r["energy"] for r in open_records(prepared_sample, "train", subset))
     assert len(set(expected)) == len(expected)  # energies identify records
     first, _ = _epoch_energies(prepared_sample, fmt, epoch=0, subset=subset)

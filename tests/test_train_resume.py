@@ -15,9 +15,32 @@ STEPS, EVERY, KILL_AFTER = 8, 3, 4
 
 
 def _cli(prepared, out, *extra):
-    return [sys.executable, "-m", "mace4ir.cli", "train", "--data", str(prepared), "--out", str(out),
-            "--model", "ef_tiny", "--max-steps", str(STEPS), "--batch-size", "6", "--num-workers", "0",
-            "--checkpoint-every", str(EVERY), "--eval-every", "4", "--log-every", "1", "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mace4ir.cli",
+        "train",
+        "--data",
+        str(prepared),
+        "--out",
+        str(out),
+        "--model",
+        "ef_tiny",
+        "--max-steps",
+        str(STEPS),
+        "--batch-size",
+        "6",
+        "--num-workers",
+        "0",
+        "--checkpoint-every",
+        str(EVERY),
+        "--eval-every",
+        "4",
+        "--log-every",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def _losses(run, phase):
@@ -33,8 +56,19 @@ def _last_logged_step(run):
 
 
 def _train_in_process(prepared, out, resume=False):
-    train(prepared, out, model="ef_tiny", max_steps=STEPS, batch_size=6, num_workers=0, log_every_steps=1,
-          eval_every_steps=4, checkpoint={"every_steps": EVERY}, progress=False, resume=resume)
+    train(
+        prepared,
+        out,
+        model="ef_tiny",
+        max_steps=STEPS,
+        batch_size=6,
+        num_workers=0,
+        log_every_steps=1,
+        eval_every_steps=4,
+        checkpoint={"every_steps": EVERY},
+        progress=False,
+        resume=resume,
+    )
 
 
 def test_kill_and_resume_reproduces_losses(prepared_sample, tmp_path, caplog):
@@ -43,7 +77,9 @@ def test_kill_and_resume_reproduces_losses(prepared_sample, tmp_path, caplog):
 
     run = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(_cli(prepared_sample, run), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cli(prepared_sample, run), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     while proc.poll() is None and _last_logged_step(run) < KILL_AFTER:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -56,7 +92,9 @@ def test_kill_and_resume_reproduces_losses(prepared_sample, tmp_path, caplog):
         _train_in_process(prepared_sample, run, resume=True)
     assert "resuming from" in caplog.text
 
-    assert _losses(run, "train") == _losses(ref, "train")  # bitwise: same floats, same steps, no gaps
+    assert _losses(run, "train") == _losses(
+        ref, "train"
+    )  # bitwise: same floats, same steps, no gaps
     assert _losses(run, "val") == _losses(ref, "val")
     assert sorted(_losses(run, "train")) == list(range(1, STEPS + 1))
 
@@ -66,6 +104,16 @@ def test_existing_run_needs_resume_flag(prepared_sample, tmp_path, caplog):
 
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "step-000000001.pt").write_bytes(b"x")
-    code = main(["train", "--data", str(prepared_sample), "--out", str(tmp_path / "run"), "--model", "ef_tiny"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(prepared_sample),
+            "--out",
+            str(tmp_path / "run"),
+            "--model",
+            "ef_tiny",
+        ]
+    )
     assert code == 2
     assert "already holds a training run; pass --resume" in caplog.text

@@ -12,7 +12,8 @@ def test_scaling_curve_tables_and_plot(prepared_sample, tmp_path):
     smallest = min(int(s) for s in load_manifest(prepared_sample)["subsets"])
     cfg = tmp_path / "scaling.yaml"
     cfg.write_text(
-        "model: ef_tiny\ndipole_model: null\nprecision: float64\nsubsets: [%d]\ntrain_config: smoke\n"
+        "model: ef_tiny\ndipole_model: null\nprecision: float64\nsubsets: [%d]\ntrain_config: "
+        "smoke\n"
         "overrides: {max_steps: 1, tensorboard: false, progress: false}\neval_split: test\n"
         "reference: {100: [14.1, 96.6, 36.9]}\n" % smallest
     )

@@ -18,9 +18,12 @@ def _register_train(sub) -> None:
         "train",
         help="train a MACE-EF or MACE-D model on a prepared directory (1 process or torchrun)",
         description=(
-            "Train a mace-torch model on the output of 'mace4ir prep'. Runs as one process, or on many "
-            "GPUs/nodes when launched with torchrun (e.g. torchrun --nproc-per-node 8 -m mace4ir.cli train ...). "
-            "Defaults come from configs/train/default.yaml; --config overrides them, flags override both. "
+            "Train a mace-torch model on the output of 'mace4ir prep'. Runs as one process, or on "
+            "many "
+            "GPUs/nodes when launched with torchrun (e.g. torchrun --nproc-per-node 8 -m "
+            "mace4ir.cli train ...). "
+            "Defaults come from configs/train/default.yaml; --config overrides them, flags "
+            "override both. "
             "RUN gets checkpoints/, metrics.csv, metrics.jsonl, tensorboard/, config.yaml and "
             "best_model.safetensors/.json (EMA weights of the best validation step)."
         ),
@@ -30,9 +33,15 @@ def _register_train(sub) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--model", default="ef_small", help=MODELS)
     p.add_argument("--config", help="training config YAML (name in configs/train/ or a path)")
-    p.add_argument("--precision", choices=("float32", "float64"), help="override the model config's precision")
-    p.add_argument("--subset", type=int, help="nested training subset size (from the manifest's subsets)")
-    p.add_argument("--format", choices=("lmdb", "webdataset"), help="shard format to read (default lmdb)")
+    p.add_argument(
+        "--precision", choices=("float32", "float64"), help="override the model config's precision"
+    )
+    p.add_argument(
+        "--subset", type=int, help="nested training subset size (from the manifest's subsets)"
+    )
+    p.add_argument(
+        "--format", choices=("lmdb", "webdataset"), help="shard format to read (default lmdb)"
+    )
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--max-epochs", type=int, help="stop after this many epochs (default 100)")
     p.add_argument("--batch-size", type=int, help="graphs per rank and step (default 16)")
@@ -44,10 +53,19 @@ def _register_train(sub) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 123)")
     p.add_argument("--device", help="auto, cpu or cuda (default auto)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--cuequivariance", action="store_true", default=None, help="use cuEquivariance kernels (CUDA)")
-    p.add_argument("--openequivariance", action="store_true", default=None, help="use OpenEquivariance kernels")
+    p.add_argument(
+        "--cuequivariance",
+        action="store_true",
+        default=None,
+        help="use cuEquivariance kernels (CUDA)",
+    )
+    p.add_argument(
+        "--openequivariance", action="store_true", default=None, help="use OpenEquivariance kernels"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the latest checkpoint in --out"
+    )
     p.set_defaults(func=_train)
 
 
@@ -55,23 +73,42 @@ def _train(args) -> int:
     from mace4ir.training.loop.trainer import train
 
     overrides = dict(
-        subset=args.subset, format=args.format, max_steps=args.max_steps, max_epochs=args.max_epochs,
-        batch_size=args.batch_size, num_workers=args.num_workers, eval_every_steps=args.eval_every,
-        log_every_steps=args.log_every, seed=args.seed, device=args.device, compile=args.compile,
-        cuequivariance=args.cuequivariance, openequivariance=args.openequivariance,
-        optimizer={"lr": args.lr}, checkpoint={"every_steps": args.checkpoint_every},
+        subset=args.subset,
+        format=args.format,
+        max_steps=args.max_steps,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        eval_every_steps=args.eval_every,
+        log_every_steps=args.log_every,
+        seed=args.seed,
+        device=args.device,
+        compile=args.compile,
+        cuequivariance=args.cuequivariance,
+        openequivariance=args.openequivariance,
+        optimizer={"lr": args.lr},
+        checkpoint={"every_steps": args.checkpoint_every},
         progress=False if args.no_progress else None,
     )
-    train(args.data, args.out, model=args.model, config=args.config, precision=args.precision,
-          resume=args.resume, **overrides)
+    train(
+        args.data,
+        args.out,
+        model=args.model,
+        config=args.config,
+        precision=args.precision,
+        resume=args.resume,
+        **overrides,
+    )
     return 0
 
 
 def _register_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate-errors",
-        help="Table-1 test errors of a trained run (E meV/atom, F meV/Å, μ meÅ) with per-element breakdown",
-        description="Evaluate RUN/best_model on a prepared split; prints the table and writes RUN/<split>_errors.json.",
+        help="Table-1 test errors of a trained run (E meV/atom, F meV/Å, μ meÅ) with per-element "
+        "breakdown",
+        description="Evaluate RUN/best_model on a prepared split; prints the table and writes "
+        "RUN/<split>_errors.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run", help="training run directory (or a model stem DIR/name)")
@@ -89,7 +126,9 @@ def _evaluate(args) -> int:
     from mace4ir.training.test_errors import evaluate_errors, format_table
 
     require_model(args.run)
-    result = evaluate_errors(args.run, args.data, args.split, args.dipole_run, args.format, args.batch_size, args.device)
+    result = evaluate_errors(
+        args.run, args.data, args.split, args.dipole_run, args.format, args.batch_size, args.device
+    )
     print(format_table(result))
     return 0
 
@@ -97,20 +136,28 @@ def _evaluate(args) -> int:
 def _register_scaling(sub) -> None:
     p = sub.add_parser(
         "scaling-curve",
-        help="train one architecture per nested training subset; Table-1 CSV/markdown and a log-log learning curve",
+        help="train one architecture per nested training subset; Table-1 CSV/markdown and a "
+        "log-log learning curve",
         description=(
-            "Trains the EF model (and optionally the dipole model) on each nested subset of the prepared data, "
-            "evaluates each on the test split and writes DIR/scaling.csv, DIR/scaling.md and DIR/learning_curve.png "
-            "(paper's small/float32 learning curve as reference markers). Config: configs/scaling_curve.yaml."
+            "Trains the EF model (and optionally the dipole model) on each nested subset of the "
+            "prepared data, "
+            "evaluates each on the test split and writes DIR/scaling.csv, DIR/scaling.md and "
+            "DIR/learning_curve.png "
+            "(paper's small/float32 learning curve as reference markers). Config: "
+            "configs/scaling_curve.yaml."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", required=True, help="prepared directory")
     p.add_argument("--out", required=True, help="output directory (one run per subset inside)")
-    p.add_argument("--config", default="scaling_curve", help="scaling-curve YAML (built-in name or path)")
+    p.add_argument(
+        "--config", default="scaling_curve", help="scaling-curve YAML (built-in name or path)"
+    )
     p.add_argument("--model", help="EF model (overrides the config)")
     p.add_argument("--dipole-model", help="dipole model (overrides the config; 'none' to skip)")
-    p.add_argument("--subsets", type=int, nargs="+", help="subset sizes (default: all in the manifest)")
+    p.add_argument(
+        "--subsets", type=int, nargs="+", help="subset sizes (default: all in the manifest)"
+    )
     p.add_argument("--max-steps", type=int, help="step budget per run (overrides the config)")
     p.set_defaults(func=_scaling)
 
@@ -118,7 +165,14 @@ def _register_scaling(sub) -> None:
 def _scaling(args) -> int:
     from mace4ir.training.scaling import scaling_curve
 
-    table = scaling_curve(args.data, args.out, config=args.config, model=args.model, dipole_model=args.dipole_model,
-                          subsets=args.subsets, max_steps=args.max_steps)
+    table = scaling_curve(
+        args.data,
+        args.out,
+        config=args.config,
+        model=args.model,
+        dipole_model=args.dipole_model,
+        subsets=args.subsets,
+        max_steps=args.max_steps,
+    )
     print(table)
     return 0

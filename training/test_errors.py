@@ -10,39 +10,63 @@ n_structures, per_element {symbol: {...}}.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import torch
 
-from mace4ir.errors import Mace4irError
 from mace4ir.data_prep.prepared.reader import load_manifest
-from mace4ir.training.data.loaders import eval_batches
-from mace4ir.training.loop.distributed import DistInfo
-from mace4ir.training.data.record_graphs import GraphBuilder
-from mace4ir.training.models.weights_io import load_model, model_stem, run_dir
 from mace4ir.elements import check_elements
+from mace4ir.training.data.loaders import eval_batches
+from mace4ir.training.data.record_graphs import GraphBuilder
+from mace4ir.training.loop.distributed import DistInfo
 from mace4ir.training.loop.error_sums import evaluate
+from mace4ir.training.models.weights_io import load_model, model_stem, run_dir
 
-KEYS = ("energy_mae_mev_atom", "energy_rmse_mev_atom", "forces_mae_mev_A", "forces_rmse_mev_A",
-        "dipole_mae_meA", "dipole_rmse_meA")
+KEYS = (
+    "energy_mae_mev_atom",
+    "energy_rmse_mev_atom",
+    "forces_mae_mev_A",
+    "forces_rmse_mev_A",
+    "dipole_mae_meA",
+    "dipole_rmse_meA",
+)
 
 
-def errors_of(run_or_stem, data, split: str = "test", fmt: str = "lmdb", batch_size: int = 32,
-              device: str = "cpu", num_workers: int = 0) -> dict:
+def errors_of(
+    run_or_stem,
+    data,
+    split: str = "test",
+    fmt: str = "lmdb",
+    batch_size: int = 32,
+    device: str = "cpu",
+    num_workers: int = 0,
+) -> dict:
     """Errors of one model (EF or dipole) on a split, with per-element breakdown."""
     stem = model_stem(run_or_stem)
     model, spec = load_model(stem, device=device)
     manifest = load_manifest(data)
-    check_elements(spec["atomic_numbers"], [int(z) for z in manifest.get("elements", manifest["e0s"])], f"{data}/manifest.json (model {stem})")
+    check_elements(
+        spec["atomic_numbers"],
+        [int(z) for z in manifest.get("elements", manifest["e0s"])],
+        f"{data}/manifest.json (model {stem})",
+    )
     builder = GraphBuilder(spec["atomic_numbers"], spec["architecture"]["r_max"], spec["precision"])
     loader = eval_batches(data, split, builder, batch_size, fmt=fmt, num_workers=num_workers)
     sums = evaluate(model, loader, spec["kind"], spec, DistInfo(device=torch.device(device)))
     return {"kind": spec["kind"], "model": str(stem), **sums.metrics(spec["atomic_numbers"])}
 
 
-def evaluate_errors(run, data, split: str = "test", dipole_run=None, fmt: str = "lmdb", batch_size: int = 32,
-                    device: str = "cpu", write: bool = True) -> dict:
-    """Table-1 numbers for ``run`` (and optionally a MACE-D ``dipole_run``); writes RUN/<split>_errors.json."""
+def evaluate_errors(
+    run,
+    data,
+    split: str = "test",
+    dipole_run=None,
+    fmt: str = "lmdb",
+    batch_size: int = 32,
+    device: str = "cpu",
+    write: bool = True,
+) -> dict:
+    """Table-1 numbers for ``run`` (and optionally a MACE-D ``dipole_run``); writes
+    RUN/<split>_errors.json."""
     result = {k: None for k in KEYS}
     parts = [errors_of(run, data, split, fmt, batch_size, device)]
     if dipole_run is not None:
@@ -52,8 +76,13 @@ def evaluate_errors(run, data, split: str = "test", dipole_run=None, fmt: str = 
         result.update({k: v for k, v in part.items() if k in KEYS})
         for el, row in part["per_element"].items():
             per_element.setdefault(el, {}).update(row)
-    result.update(n_structures=parts[0]["n_structures"], split=split, data=str(data),
-                  models={p["kind"]: p["model"] for p in parts}, per_element=per_element)
+    result.update(
+        n_structures=parts[0]["n_structures"],
+        split=split,
+        data=str(data),
+        models={p["kind"]: p["model"] for p in parts},
+        per_element=per_element,
+    )
     if write:
         (run_dir(run) / f"{split}_errors.json").write_text(json.dumps(result, indent=2))
     return result
@@ -61,6 +90,7 @@ def evaluate_errors(run, data, split: str = "test", dipole_run=None, fmt: str = 
 
 def format_table(result: dict) -> str:
     """Human-readable Table-1 row plus per-element breakdown."""
+
     def fmt(v):
         return "-" if v is None else f"{v:.2f}"
 
@@ -73,6 +103,9 @@ def format_table(result: dict) -> str:
         "  per element: atoms  structures  F MAE  E MAE  μ MAE",
     ]
     for el, row in result["per_element"].items():
-        lines.append(f"  {el:>3} {row['n_atoms']:>8} {row['n_structures']:>10}  {fmt(row.get('forces_mae_mev_A')):>6}"
-                     f" {fmt(row.get('energy_mae_mev_atom')):>6} {fmt(row.get('dipole_mae_meA')):>6}")
+        lines.append(
+            f"  {el:>3} {row['n_atoms']:>8} {row['n_structures']:>10}  "
+            f"{fmt(row.get('forces_mae_mev_A')):>6}"
+            f" {fmt(row.get('energy_mae_mev_atom')):>6} {fmt(row.get('dipole_mae_meA')):>6}"
+        )
     return "\n".join(lines)

@@ -20,7 +20,8 @@ def unknown_keys(cfg: dict, ref: dict, prefix: str = "") -> list[str]:
 
 
 def resolve(config: str | None = None, overrides: dict | None = None) -> dict:
-    """Defaults <- ``config`` (name in configs/train/ or a YAML path) <- ``overrides`` (None values ignored)."""
+    """Defaults <- ``config`` (name in configs/train/ or a YAML path) <- ``overrides`` (None values
+    ignored)."""
     defaults = load_config("default", group="train")
     cfg = defaults
     if config:
@@ -46,11 +47,17 @@ def validate(cfg: dict, where: str) -> None:
         if not cond:
             raise ConfigError(f"training config {where}: {msg}")
 
-    need(isinstance(cfg["batch_size"], int) and cfg["batch_size"] > 0, f"batch_size must be a positive integer, got {cfg['batch_size']!r}")
+    need(
+        isinstance(cfg["batch_size"], int) and cfg["batch_size"] > 0,
+        f"batch_size must be a positive integer, got {cfg['batch_size']!r}",
+    )
     need(cfg["format"] in FORMATS, f"format must be one of {FORMATS}, got {cfg['format']!r}")
     need(float(cfg["optimizer"]["lr"]) > 0, "optimizer.lr must be > 0")
     need(cfg["max_steps"] is None or int(cfg["max_steps"]) > 0, "max_steps must be > 0")
     need(int(cfg["max_epochs"]) > 0, "max_epochs must be > 0")
     need(0 < float(cfg["ema"]["decay"]) < 1, "ema.decay must be in (0, 1)")
     need(int(cfg["checkpoint"]["keep"]) >= 1, "checkpoint.keep must be >= 1")
-    need(set(cfg["loss"]["weights"]) <= {"energy", "forces", "dipole"}, "loss.weights keys are energy, forces, dipole")
+    need(
+        set(cfg["loss"]["weights"]) <= {"energy", "forces", "dipole"},
+        "loss.weights keys are energy, forces, dipole",
+    )

@@ -16,7 +16,7 @@ def table_position(z: int) -> tuple[int, int]:
     if z == 2:
         return 0, 17
     starts = [(3, 1), (11, 2), (19, 3), (37, 4), (55, 5), (87, 6)]
-    for first, row in reversed(starts):
+    for first, row in reversed(starts):  # noqa: B007  (row is the result, used after the break)
         if z >= first:
             k = z - first
             break
@@ -29,7 +29,9 @@ def table_position(z: int) -> tuple[int, int]:
     return row, k
 
 
-def plot_elements(counts: dict[str, int], path: str | Path, title: str = "structures containing each element") -> None:
+def plot_elements(
+    counts: dict[str, int], path: str | Path, title: str = "structures containing each element"
+) -> None:
     """Write a PNG: each element cell coloured by log10(number of structures containing it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
@@ -49,8 +51,17 @@ def plot_elements(counts: dict[str, int], path: str | Path, title: str = "struct
     im = ax.imshow(grid, cmap="viridis", norm=LogNorm(vmin=1, vmax=max(vmax, 2)))
     for z_str, n in counts.items():  # labels only where there is data: text is slow to draw
         r, c = table_position(int(z_str))
-        ax.text(c, r, f"{chemical_symbols[int(z_str)]}\n{int(n):.1e}" if n >= 1e4 else f"{chemical_symbols[int(z_str)]}\n{n}",
-                ha="center", va="center", fontsize=7, color="white")
+        ax.text(
+            c,
+            r,
+            f"{chemical_symbols[int(z_str)]}\n{int(n):.1e}"
+            if n >= 1e4
+            else f"{chemical_symbols[int(z_str)]}\n{n}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white",
+        )
     ax.set_xticks(np.arange(-0.5, 18, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, 10, 1), minor=True)
     ax.grid(which="minor", color="white", linewidth=1.5)  # cell borders

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mace4ir import units as U
+from mace4ir.data_prep.prepared.records import make_record
 from mace4ir.errors import DataFormatError
 from mace4ir.geometry import min_distance as _min_distance
-from mace4ir.data_prep.prepared.records import make_record
 
 REASONS = ("charged", "not_singlet", "outlier", "invalid", "corrupt")
 N_EXAMPLES = 5  # example key_hashes kept per rejection reason
@@ -63,7 +63,7 @@ class FilterCounts:
             if detail:
                 self.details.append(f"{key}: {detail}")
 
-    def merge(self, other: "FilterCounts") -> None:
+    def merge(self, other: FilterCounts) -> None:
         self.kept += other.kept
         for r in REASONS:
             self.rejected[r] += other.rejected[r]
@@ -72,12 +72,21 @@ class FilterCounts:
         self.details.extend(other.details[: 2 * N_EXAMPLES - len(self.details)])
 
     def to_dict(self) -> dict:
-        return {"kept": self.kept, "rejected": dict(self.rejected),
-                "examples": {k: list(v) for k, v in self.examples.items()}, "details": list(self.details)}
+        return {
+            "kept": self.kept,
+            "rejected": dict(self.rejected),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "details": list(self.details),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FilterCounts":
-        return cls(d["kept"], dict(d["rejected"]), {k: list(v) for k, v in d["examples"].items()}, list(d["details"]))
+    def from_dict(cls, d: dict) -> FilterCounts:
+        return cls(
+            d["kept"],
+            dict(d["rejected"]),
+            {k: list(v) for k, v in d["examples"].items()},
+            list(d["details"]),
+        )
 
 
 def _scalar(values, default=None):
@@ -105,12 +114,31 @@ def convert(ex: dict, energy_field: str, factors, min_distance: float) -> dict |
             return f"field {name!r} is empty or not numeric"
     z = ex["atomic_numbers"]
     n = z.shape[0]
-    pos, forces, dipole, energy = ex["positions"], ex["pbe0_forces"], ex["pbe0_dipole"], ex[energy_field]
-    if n == 0 or pos.shape[0] != 3 * n or forces.shape[0] != 3 * n or dipole.shape[0] != 3 or energy.shape[0] != 1:
-        return f"shape mismatch ({n} atoms, {pos.shape[0]} coords, {forces.shape[0]} forces, {dipole.shape[0]} dipole)"
+    pos, forces, dipole, energy = (
+        ex["positions"],
+        ex["pbe0_forces"],
+        ex["pbe0_dipole"],
+        ex[energy_field],
+    )
+    if (
+        n == 0
+        or pos.shape[0] != 3 * n
+        or forces.shape[0] != 3 * n
+        or dipole.shape[0] != 3
+        or energy.shape[0] != 1
+    ):
+        return (
+            f"shape mismatch ({n} atoms, {pos.shape[0]} coords, {forces.shape[0]} forces, "
+            f"{dipole.shape[0]} dipole)"
+        )
     if z.min() < 1 or z.max() > 118:
         return f"unknown element in {sorted(set(z.tolist()))}"
-    if not (np.isfinite(pos).all() and np.isfinite(forces).all() and np.isfinite(dipole).all() and np.isfinite(energy).all()):
+    if not (
+        np.isfinite(pos).all()
+        and np.isfinite(forces).all()
+        and np.isfinite(dipole).all()
+        and np.isfinite(energy).all()
+    ):
         return "NaN or inf value"
     pos = pos.reshape(n, 3) * np.float32(length)
     dmin = _min_distance(pos)
@@ -171,8 +199,10 @@ class UnitCheck:
         lo, hi = FORMATION_PER_ATOM_RANGE
         if not lo <= median <= hi:
             raise DataFormatError(
-                f"{self.where}: median |{self.energy_field}| per atom is {median:.4g} eV after converting from "
-                f"{self.energy_unit!r} (expected {lo}–{hi} eV); the source energy unit is probably wrong "
+                f"{self.where}: median |{self.energy_field}| per atom is {median:.4g} eV after "
+                f"converting from "
+                f"{self.energy_unit!r} (expected {lo}–{hi} eV); the source energy unit is probably "
+                f"wrong "
                 f"(set units.energy, e.g. 'hartree' or 'ev')"
             )
 
@@ -188,7 +218,9 @@ class UnitCheck:
         lo, hi = H_BOND_RANGE
         if not lo <= median <= hi:
             raise DataFormatError(
-                f"{self.where}: median H–X bond length is {median:.3f} Å after converting positions from "
-                f"{self.unit_name!r} (expected {lo}–{hi} Å, ~1.09 Å for C–H); the source length unit is "
+                f"{self.where}: median H–X bond length is {median:.3f} Å after converting "
+                f"positions from "
+                f"{self.unit_name!r} (expected {lo}–{hi} Å, ~1.09 Å for C–H); the source length "
+                f"unit is "
                 f"probably wrong (set units.positions, e.g. 'bohr' or 'angstrom')"
             )

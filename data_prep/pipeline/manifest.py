@@ -21,7 +21,12 @@ from mace4ir.data_prep.pipeline.stats import StatsAccumulator
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-OUTPUT_UNITS = {"positions": "angstrom", "energy": "eV", "forces": "eV/angstrom", "dipole": "e*angstrom"}
+OUTPUT_UNITS = {
+    "positions": "angstrom",
+    "energy": "eV",
+    "forces": "eV/angstrom",
+    "dipole": "e*angstrom",
+}
 
 
 def software_versions() -> dict:
@@ -41,7 +46,10 @@ def source_description(opts, configs: dict, fields: dict, summaries: list[dict])
     meta = primary.metadata
     return {
         "path": str(Path(opts.source).resolve()),
-        "configs": {name: {"folder": str(configs[name].folder), "fields": names} for name, names in fields.items()},
+        "configs": {
+            name: {"folder": str(configs[name].folder), "fields": names}
+            for name, names in fields.items()
+        },
         "n_records": sum(s["n_read"] for s in summaries),
         "n_input_shards": len(summaries),
         "description": primary.description,
@@ -67,14 +75,22 @@ def split_entry(work: Path, tasks, split: str, formats) -> dict:
     }
 
 
-def build_manifest(opts, out: Path, work: Path, configs, fields, tasks, counts, subsets, summaries) -> dict:
+def build_manifest(
+    opts, out: Path, work: Path, configs, fields, tasks, counts, subsets, summaries
+) -> dict:
     stats = {s: merge_stats(work, tasks, s, opts.r_max) for s in SPLITS}
     train = stats["train"]
     e0s = train.e0s()
-    missing = sorted(set(stats["val"].elements() + stats["test"].elements()) - set(train.elements()))
+    missing = sorted(
+        set(stats["val"].elements() + stats["test"].elements()) - set(train.elements())
+    )
     if missing:
-        log.warning("elements %s occur in val/test but not in the training pool (no E0 for them)", missing)
-    plot_elements(train.element_counts(), out / "elements.png", "training structures containing each element")
+        log.warning(
+            "elements %s occur in val/test but not in the training pool (no E0 for them)", missing
+        )
+    plot_elements(
+        train.element_counts(), out / "elements.png", "training structures containing each element"
+    )
     manifest = {
         "format": "mace4ir-prepared-1",
         "splits": {s: split_entry(work, tasks, s, opts.formats) for s in SPLITS},
@@ -90,7 +106,10 @@ def build_manifest(opts, out: Path, work: Path, configs, fields, tasks, counts, 
         "avg_num_neighbors": train.avg_num_neighbors(),
         "r_max": opts.r_max,
         "statistics": train.summary(e0s),
-        "units": {"source": {k: getattr(opts.units, k) for k in OUTPUT_UNITS}, "stored": OUTPUT_UNITS},
+        "units": {
+            "source": {k: getattr(opts.units, k) for k in OUTPUT_UNITS},
+            "stored": OUTPUT_UNITS,
+        },
         "energy_field": opts.energy_field,
         "seed": opts.seed,
         "split_by": opts.split_by,

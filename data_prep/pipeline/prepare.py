@@ -25,21 +25,32 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from mace4ir.errors import ConfigError, Mace4irError
 from mace4ir.data_prep.pipeline.faults import pause_point
 from mace4ir.data_prep.pipeline.filtering import REASONS, FilterCounts, SourceUnits
 from mace4ir.data_prep.pipeline.manifest import build_manifest, write_manifest
-from mace4ir.data_prep.qcml.reader import discover_configs, resolve_fields, source_digest, work_units
-from mace4ir.data_prep.pipeline.scan import ScanTask, load_unit_keys, load_unit_summary, scan_unit, unit_done
+from mace4ir.data_prep.pipeline.scan import (
+    ScanTask,
+    load_unit_keys,
+    load_unit_summary,
+    scan_unit,
+    unit_done,
+)
 from mace4ir.data_prep.pipeline.shard_writer import ShardTask, shard_marker, write_shard
 from mace4ir.data_prep.pipeline.splits import check_sizes, check_subsets, make_plan
+from mace4ir.data_prep.qcml.reader import (
+    discover_configs,
+    resolve_fields,
+    source_digest,
+    work_units,
+)
+from mace4ir.errors import ConfigError, Mace4irError
 
 log = logging.getLogger(__name__)
 
@@ -78,27 +89,38 @@ class PrepOptions:
         self.subsets = tuple(int(s) for s in self.subsets)
         unknown = set(self.formats) - {"lmdb", "webdataset"}
         if unknown or not self.formats:
-            raise ConfigError(f"formats must be a non-empty subset of lmdb, webdataset; got {list(self.formats)}")
+            raise ConfigError(
+                f"formats must be a non-empty subset of lmdb, webdataset; got {list(self.formats)}"
+            )
         if self.split_by not in ("conformer", "molecule"):
             raise ConfigError(f"split_by must be 'conformer' or 'molecule', got {self.split_by!r}")
         for name in ("val_size", "test_size", "train_size", "shard_size", "workers"):
-            if int(getattr(self, name)) < (0 if name.endswith("_size") and name != "shard_size" else 1):
+            if int(getattr(self, name)) < (
+                0 if name.endswith("_size") and name != "shard_size" else 1
+            ):
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         self.units.factors()  # unknown unit names fail here
 
     @classmethod
-    def from_config(cls, config: str | Path, source, out, **overrides) -> "PrepOptions":
-        """Options from a data config (built-in ``qcml``/``sample`` or a YAML path), with overrides."""
+    def from_config(cls, config: str | Path, source, out, **overrides) -> PrepOptions:
+        """Options from a data config (built-in ``qcml``/``sample`` or a YAML path), with
+        overrides."""
         from mace4ir.config import load_config
 
-        values = {**load_config(config, "data"), **{k: v for k, v in overrides.items() if v is not None}}
+        values = {
+            **load_config(config, "data"),
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ConfigError(f"data config {config}: unknown option(s) {', '.join(sorted(unknown))}")
+            raise ConfigError(
+                f"data config {config}: unknown option(s) {', '.join(sorted(unknown))}"
+            )
         return cls(source=source, out=out, **values)
 
     def fingerprint(self, source_digest: str | None = None) -> dict:
-        """The options (and input digest) that determine the output (not workers, progress, keep_work)."""
+        """The options (and input digest) that determine the output (not workers, progress,
+        keep_work)."""
         d = dataclasses.asdict(self)
         for k in ("workers", "progress", "keep_work", "out"):
             d.pop(k)
@@ -142,7 +164,9 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
             return None
     missing = [u.index for u in units if not unit_done(work, u.index)]
     if missing:
-        raise Mace4irError(f"{out}: input shards {_ranges(missing)} are not scanned yet (run the scan stage first)")
+        raise Mace4irError(
+            f"{out}: input shards {_ranges(missing)} are not scanned yet (run the scan stage first)"
+        )
     with clock.phase("plan"):
         summaries = [load_unit_summary(work, u.index) for u in units]
         counts = _merge_counts(summaries)
@@ -154,7 +178,9 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
         return None
 
     with clock.phase("manifest"):
-        manifest = build_manifest(opts, out, work, configs, fields, shard_tasks, counts, subsets, summaries)
+        manifest = build_manifest(
+            opts, out, work, configs, fields, shard_tasks, counts, subsets, summaries
+        )
         manifest["options"] = fingerprint
         write_manifest(out, manifest)
     if not opts.keep_work:
@@ -184,18 +210,34 @@ class PhaseClock:
 
 def _scan(opts: PrepOptions, work: Path, configs, fields, units) -> int:
     tasks = [
-        ScanTask(configs, fields, u, work, opts.energy_field, opts.units, opts.min_distance, opts.skip_corrupt, opts.seed)
+        ScanTask(
+            configs,
+            fields,
+            u,
+            work,
+            opts.energy_field,
+            opts.units,
+            opts.min_distance,
+            opts.skip_corrupt,
+            opts.seed,
+        )
         for u in units
         if not unit_done(work, u.index)
     ]
-    log.info("phase 1/3: scanning %d input shards (%d already done)", len(tasks), len(units) - len(tasks))
+    log.info(
+        "phase 1/3: scanning %d input shards (%d already done)", len(tasks), len(units) - len(tasks)
+    )
     _run(scan_unit, tasks, opts, "scan", [t.unit.count for t in tasks], "rec")
     return sum(t.unit.count for t in tasks)
 
 
 def _write(opts: PrepOptions, work: Path, shard_tasks) -> int:
     todo = [t for t in shard_tasks if not shard_marker(work, t.split, t.shard).is_file()]
-    log.info("phase 3/3: writing %d output shards (%d already done)", len(todo), len(shard_tasks) - len(todo))
+    log.info(
+        "phase 3/3: writing %d output shards (%d already done)",
+        len(todo),
+        len(shard_tasks) - len(todo),
+    )
     _run(write_shard, todo, opts, "write", [t.stop - t.start for t in todo], "rec")
     return sum(t.stop - t.start for t in todo)
 
@@ -220,7 +262,15 @@ def _already_done(fingerprint: dict, out: Path) -> bool:
 
 def _resolve_source(opts: PrepOptions):
     configs = discover_configs(opts.source)
-    required = ["atomic_numbers", "positions", "pbe0_forces", "pbe0_dipole", opts.energy_field, "charge", "multiplicity"]
+    required = [
+        "atomic_numbers",
+        "positions",
+        "pbe0_forces",
+        "pbe0_dipole",
+        opts.energy_field,
+        "charge",
+        "multiplicity",
+    ]
     optional = ["is_outlier", "smiles_hash"]
     if opts.split_by == "molecule":
         required.append("smiles_hash")
@@ -232,7 +282,8 @@ def _resolve_source(opts: PrepOptions):
         if configs[name].num_records != configs[primary].num_records:
             raise Mace4irError(
                 f"{configs[name].folder} has {configs[name].num_records} records but "
-                f"{configs[primary].folder} has {configs[primary].num_records}; configs must be aligned"
+                f"{configs[primary].folder} has {configs[primary].num_records}; configs must be "
+                f"aligned"
             )
     if "is_outlier" not in {f for v in fields.values() for f in v}:
         log.warning("%s: no is_outlier field; outliers cannot be filtered", opts.source)
@@ -240,7 +291,15 @@ def _resolve_source(opts: PrepOptions):
     return configs, fields, work_units(configs[primary])
 
 
-SCAN_OPTIONS = ("source", "source_digest", "energy_field", "units", "min_distance", "skip_corrupt", "seed")
+SCAN_OPTIONS = (
+    "source",
+    "source_digest",
+    "energy_field",
+    "units",
+    "min_distance",
+    "skip_corrupt",
+    "seed",
+)
 
 
 def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
@@ -252,8 +311,14 @@ def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
     if fp_path.is_file():
         old = json.loads(fp_path.read_text())
         if old != fingerprint:
-            stale = ["plan", "shards"] + (["scan"] if {k: old.get(k) for k in SCAN_OPTIONS} != scan_fp else [])
-            log.warning("%s holds an unfinished run with other options; redoing its %s", out, ", ".join(stale))
+            stale = ["plan", "shards"] + (
+                ["scan"] if {k: old.get(k) for k in SCAN_OPTIONS} != scan_fp else []
+            )
+            log.warning(
+                "%s holds an unfinished run with other options; redoing its %s",
+                out,
+                ", ".join(stale),
+            )
             for name in stale:
                 shutil.rmtree(work / name, ignore_errors=True)
             for name in list(SPLITS) + ["index"]:
@@ -275,12 +340,22 @@ def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
 def _plan(opts: PrepOptions, work: Path, summaries: list[dict]):
     """Assign records to splits (deterministic) and store the plan arrays."""
     n_kept = sum(s["kept"] for s in summaries)
-    sizes = check_sizes(n_kept, {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size})
+    sizes = check_sizes(
+        n_kept, {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size}
+    )
     if opts.split_by == "molecule" and not all(s["has_smiles_hash"] for s in summaries):
-        raise Mace4irError(f"{opts.source}: split_by=molecule needs smiles_hash for every record (dft_metadata config)")
+        raise Mace4irError(
+            f"{opts.source}: split_by=molecule needs smiles_hash for every record (dft_metadata "
+            f"config)"
+        )
     done = work / "plan" / "done.json"
     if not done.is_file():
-        log.info("phase 2/3: assigning %d records to splits (split_by=%s, seed=%d)", n_kept, opts.split_by, opts.seed)
+        log.info(
+            "phase 2/3: assigning %d records to splits (split_by=%s, seed=%d)",
+            n_kept,
+            opts.split_by,
+            opts.seed,
+        )
         rank, group, unit, local = _load_keys(work, summaries)
         plan = make_plan(rank, group, unit, local, sizes, opts.split_by)
         for split, arr in plan.items():
@@ -309,13 +384,27 @@ def _load_keys(work: Path, summaries: list[dict]):
     return cat(ranks), cat(groups), cat(units), cat(locals_)
 
 
-def _shard_tasks(opts: PrepOptions, out: Path, work: Path, sizes: dict, subsets: list[int]) -> list[ShardTask]:
+def _shard_tasks(
+    opts: PrepOptions, out: Path, work: Path, sizes: dict, subsets: list[int]
+) -> list[ShardTask]:
     tasks = []
     for split in SPLITS:
         n = sizes[split]
         for j, start in enumerate(range(0, n, opts.shard_size)):
             stop = min(start + opts.shard_size, n)
-            tasks.append(ShardTask(out, work, split, j, start, stop, opts.formats, subsets if split == "train" else [], opts.r_max))
+            tasks.append(
+                ShardTask(
+                    out,
+                    work,
+                    split,
+                    j,
+                    start,
+                    stop,
+                    opts.formats,
+                    subsets if split == "train" else [],
+                    opts.r_max,
+                )
+            )
     return tasks
 
 
@@ -325,15 +414,21 @@ def _merge_counts(summaries: list[dict]) -> FilterCounts:
         counts.merge(FilterCounts.from_dict(s))
     for reason in REASONS:
         if counts.rejected[reason]:
-            log.info("rejected %d records as %s (e.g. %s)", counts.rejected[reason], reason,
-                     ", ".join(counts.examples[reason]))
+            log.info(
+                "rejected %d records as %s (e.g. %s)",
+                counts.rejected[reason],
+                reason,
+                ", ".join(counts.examples[reason]),
+            )
     for detail in counts.details:
         log.info("  %s", detail)
     return counts
 
 
 # ---------------------------------------------------------------- execution
-def _run(fn: Callable, tasks: list, opts: PrepOptions, desc: str, sizes: Iterable[int], unit: str) -> None:
+def _run(
+    fn: Callable, tasks: list, opts: PrepOptions, desc: str, sizes: Iterable[int], unit: str
+) -> None:
     """Run tasks inline (1 worker) or in a process pool, with a progress bar in records."""
     from tqdm import tqdm
 
@@ -345,7 +440,9 @@ def _run(fn: Callable, tasks: list, opts: PrepOptions, desc: str, sizes: Iterabl
                 fn(task)
                 bar.update(n)
             return
-        ctx = get_context("fork" if "torch" not in sys.modules else "spawn")  # fork is cheap; not after torch
+        ctx = get_context(
+            "fork" if "torch" not in sys.modules else "spawn"
+        )  # fork is cheap; not after torch
         with ProcessPoolExecutor(min(opts.workers, len(tasks)), mp_context=ctx) as pool:
             futures = {pool.submit(fn, t): n for t, n in zip(tasks, sizes)}
             for fut in as_completed(futures):

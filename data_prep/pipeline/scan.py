@@ -22,10 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from mace4ir.data_prep.pipeline.faults import pause_point
-from mace4ir.data_prep.pipeline.filtering import FilterCounts, SourceUnits, UnitCheck, convert, reject_reason
-from mace4ir.data_prep.qcml.reader import QcmlConfig, Unit, iter_unit
-from mace4ir.data_prep.prepared.records import encode_record
+from mace4ir.data_prep.pipeline.filtering import (
+    FilterCounts,
+    SourceUnits,
+    UnitCheck,
+    convert,
+    reject_reason,
+)
 from mace4ir.data_prep.pipeline.splits import keyed_hash
+from mace4ir.data_prep.prepared.records import encode_record
+from mace4ir.data_prep.qcml.reader import QcmlConfig, Unit, iter_unit
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +70,17 @@ def scan_unit(task: ScanTask) -> dict:
     stem = unit_stem(task.work, task.unit.index)
     factors = task.units.factors()
     counts = FilterCounts()
-    check = UnitCheck(str(task.unit.path), task.units.positions, task.energy_field, task.units.energy)
+    check = UnitCheck(
+        str(task.unit.path), task.units.positions, task.energy_field, task.units.energy
+    )
     corrupt: list = []
     offsets, ranks, groups = [0], [], []
     n_read = 0
     tmp_bin = stem.with_name(stem.name + f".bin.tmp{os.getpid()}")
     with open(tmp_bin, "wb") as fh:
-        for index, ex in iter_unit(task.configs, task.fields, task.unit, task.skip_corrupt, corrupt):
+        for index, ex in iter_unit(
+            task.configs, task.fields, task.unit, task.skip_corrupt, corrupt
+        ):
             n_read += 1
             if ex is None:
                 counts.reject("corrupt", f"record {index}", "unreadable TFRecord")
@@ -93,10 +103,14 @@ def scan_unit(task: ScanTask) -> dict:
             counts.kept += 1
     check.check()
     os.replace(tmp_bin, stem.with_suffix(".bin"))
-    _atomic_write(stem.with_suffix(".off.npy"), lambda p: _save_npy(p, np.asarray(offsets, np.uint64)))
+    _atomic_write(
+        stem.with_suffix(".off.npy"), lambda p: _save_npy(p, np.asarray(offsets, np.uint64))
+    )
     _atomic_write(
         stem.with_suffix(".keys.npz"),
-        lambda p: _save_npz(p, rank=np.asarray(ranks, np.uint64), group=np.asarray(groups, np.uint64)),
+        lambda p: _save_npz(
+            p, rank=np.asarray(ranks, np.uint64), group=np.asarray(groups, np.uint64)
+        ),
     )
     summary = {
         "unit": task.unit.index,

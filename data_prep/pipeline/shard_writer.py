@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from mace4ir.data_prep.pipeline.faults import pause_point
+from mace4ir.data_prep.pipeline.scan import unit_stem
+from mace4ir.data_prep.pipeline.stats import StatsAccumulator
 from mace4ir.data_prep.prepared.index import index_rows, write_index_part
 from mace4ir.data_prep.prepared.records import decode_record
-from mace4ir.data_prep.pipeline.scan import unit_stem
 from mace4ir.data_prep.prepared.shards import write_lmdb_shard, write_wds_shard
-from mace4ir.data_prep.pipeline.stats import StatsAccumulator
 
 SHARD_FILES = {"lmdb": "lmdb/shard-{:05d}.lmdb", "webdataset": "webdataset/shard-{:05d}.tar"}
 
@@ -62,7 +62,10 @@ def read_staged(work: Path, plan: np.ndarray) -> list[bytes]:
             continue
         stem = unit_stem(work, int(plan["unit"][group[0]]))
         offsets = np.load(stem.with_suffix(".off.npy"), mmap_mode="r")
-        with open(stem.with_suffix(".bin"), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        with (
+            open(stem.with_suffix(".bin"), "rb") as fh,
+            mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm,
+        ):
             for k in group:
                 i = int(plan["local"][k])
                 out[k] = bytes(mm[int(offsets[i]) : int(offsets[i + 1])])
@@ -71,12 +74,23 @@ def read_staged(work: Path, plan: np.ndarray) -> list[bytes]:
 
 def write_shard(task: ShardTask) -> dict:
     """Write one output shard in every format; returns and stores its marker dict."""
-    plan = np.load(Path(task.work) / "plan" / f"{task.split}.npy", mmap_mode="r")[task.start : task.stop]
+    plan = np.load(Path(task.work) / "plan" / f"{task.split}.npy", mmap_mode="r")[
+        task.start : task.stop
+    ]
     encoded = read_staged(task.work, np.asarray(plan))
-    records = [decode_record(b, f"staged {task.split} record {task.start + k}") for k, b in enumerate(encoded)]
+    records = [
+        decode_record(b, f"staged {task.split} record {task.start + k}")
+        for k, b in enumerate(encoded)
+    ]
     stats = StatsAccumulator(r_max=task.r_max)
     stats.add_batch(records)
-    marker = {"split": task.split, "shard": task.shard, "start": task.start, "count": len(records), "files": {}}
+    marker = {
+        "split": task.split,
+        "shard": task.shard,
+        "start": task.start,
+        "count": len(records),
+        "files": {},
+    }
     for fmt in task.formats:
         rel = shard_relpath(task.split, fmt, task.shard)
         path = Path(task.out) / rel
@@ -86,10 +100,14 @@ def write_shard(task: ShardTask) -> dict:
         else:
             info = write_wds_shard(path, ((task.start + k, b) for k, b in enumerate(encoded)))
         marker["files"][fmt] = {"path": rel, **info}
-        pause_point("shard", task.work, lambda: len(list(Path(task.work, "shards").glob("*.json"))) + 1)
+        pause_point(
+            "shard", task.work, lambda: len(list(Path(task.work, "shards").glob("*.json"))) + 1
+        )
     index_path = Path(task.out) / "index" / f"{task.split}-{task.shard:05d}.parquet"
     index_path.parent.mkdir(parents=True, exist_ok=True)
-    write_index_part(index_path, index_rows(records, task.split, task.start, task.shard, task.subsets))
+    write_index_part(
+        index_path, index_rows(records, task.split, task.start, task.shard, task.subsets)
+    )
     stats.save(shard_marker(task.work, task.split, task.shard).with_suffix(".stats.npz"))
     path = shard_marker(task.work, task.split, task.shard)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")

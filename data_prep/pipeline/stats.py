@@ -53,7 +53,11 @@ class StatsAccumulator:
         energy = np.array([r["energy"] for r in records], dtype=np.float64)
         owner = np.repeat(np.arange(len(records)), n_atoms)
         z = np.concatenate([r["atomic_numbers"] for r in records])
-        comp = np.bincount(owner * NZ + z, minlength=len(records) * NZ).reshape(len(records), NZ).astype(np.float64)
+        comp = (
+            np.bincount(owner * NZ + z, minlength=len(records) * NZ)
+            .reshape(len(records), NZ)
+            .astype(np.float64)
+        )
         forces = np.concatenate([r["forces"] for r in records]).astype(np.float64).ravel()
         e_per_atom = energy / n_atoms
         self.n_structures += len(records)
@@ -67,8 +71,15 @@ class StatsAccumulator:
         self.comp_per_atom += (comp / n_atoms[:, None]).sum(axis=0)
         self.element_structures += (comp > 0).sum(axis=0)
 
-    def merge(self, other: "StatsAccumulator") -> None:
-        for name in ("n_structures", "n_atoms", "n_edges", "sum_f2", "sum_e_per_atom", "sum_e_per_atom_sq"):
+    def merge(self, other: StatsAccumulator) -> None:
+        for name in (
+            "n_structures",
+            "n_atoms",
+            "n_edges",
+            "sum_f2",
+            "sum_e_per_atom",
+            "sum_e_per_atom_sq",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.xtx += other.xtx
         self.xty += other.xty
@@ -84,7 +95,7 @@ class StatsAccumulator:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path) -> "StatsAccumulator":
+    def load(cls, path) -> StatsAccumulator:
         with np.load(path) as data:
             kw = {k: data[k] for k in data.files}
         for k in ("n_structures", "n_atoms", "n_edges"):

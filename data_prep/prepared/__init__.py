@@ -1,1 +1,2 @@
-"""The prepared-data format: encoded records, LMDB/WebDataset shards, readers, index, verification."""
+"""The prepared-data format: encoded records, LMDB/WebDataset shards, readers, index,
+verification."""

@@ -41,7 +41,9 @@ def smallest_subset(position: int, subsets: list[int]) -> int | None:
     return next((s for s in subsets if position < s), None)
 
 
-def index_rows(records: list[dict], split: str, start: int, shard: int, subsets: list[int]) -> pa.Table:
+def index_rows(
+    records: list[dict], split: str, start: int, shard: int, subsets: list[int]
+) -> pa.Table:
     """Index table of one output shard whose first record has split position ``start``."""
     positions = list(range(start, start + len(records)))
     return pa.table(
@@ -52,7 +54,9 @@ def index_rows(records: list[dict], split: str, start: int, shard: int, subsets:
             "elements": [np.unique(r["atomic_numbers"]).astype(np.uint8).tolist() for r in records],
             "split": [split] * len(records),
             "position": positions,
-            "subset": [smallest_subset(p, subsets) if split == "train" else None for p in positions],
+            "subset": [
+                smallest_subset(p, subsets) if split == "train" else None for p in positions
+            ],
             "shard": [shard] * len(records),
             "shard_position": list(range(len(records))),
         },

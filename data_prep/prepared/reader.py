@@ -19,9 +19,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from mace4ir.errors import DataFormatError, Mace4irError
 from mace4ir.data_prep.prepared.records import decode_record, record_to_atoms
 from mace4ir.data_prep.prepared.shards import LmdbShard, index_wds_shard, iter_wds_shard
+from mace4ir.errors import DataFormatError, Mace4irError
 
 SPLITS = ("train", "val", "test")
 FORMATS = ("lmdb", "webdataset")
@@ -30,14 +30,18 @@ FORMATS = ("lmdb", "webdataset")
 def load_manifest(prepared_dir: str | Path) -> dict:
     path = Path(prepared_dir) / "manifest.json"
     if not path.is_file():
-        raise Mace4irError(f"{prepared_dir}: no manifest.json (not a prepared directory, or prep did not finish)")
+        raise Mace4irError(
+            f"{prepared_dir}: no manifest.json (not a prepared directory, or prep did not finish)"
+        )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}: invalid JSON: {exc}") from None
 
 
-def split_shards(prepared_dir: str | Path, split: str, fmt: str = "lmdb", manifest: dict | None = None) -> list[dict]:
+def split_shards(
+    prepared_dir: str | Path, split: str, fmt: str = "lmdb", manifest: dict | None = None
+) -> list[dict]:
     """Shard entries ``{path (absolute), count, sha256}`` of one split in one format."""
     if split not in SPLITS:
         raise Mace4irError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -58,7 +62,10 @@ def subset_size(manifest: dict, split: str, subset: int | None) -> int:
     if split != "train":
         raise Mace4irError("subsets exist only for the train split")
     if str(subset) not in manifest.get("subsets", {}):
-        raise Mace4irError(f"training subset {subset} not prepared; available: {', '.join(manifest.get('subsets', {}))}")
+        raise Mace4irError(
+            f"training subset {subset} not prepared; available: "
+            f"{', '.join(manifest.get('subsets', {}))}"
+        )
     return min(int(subset), total)
 
 
@@ -137,14 +144,18 @@ class AtomsSequence(Sequence):
         return (record_to_atoms(r) for r in self.records)
 
 
-def open_records(prepared_dir, split: str, subset: int | None = None, fmt: str = "lmdb") -> RecordSequence:
+def open_records(
+    prepared_dir, split: str, subset: int | None = None, fmt: str = "lmdb"
+) -> RecordSequence:
     """Records of ``split`` (optionally a nested training subset) as dicts."""
     manifest = load_manifest(prepared_dir)
     shards = split_shards(prepared_dir, split, fmt, manifest)
     return RecordSequence(shards, subset_size(manifest, split, subset), fmt)
 
 
-def open_split(prepared_dir, split: str, subset: int | None = None, fmt: str = "lmdb") -> AtomsSequence:
+def open_split(
+    prepared_dir, split: str, subset: int | None = None, fmt: str = "lmdb"
+) -> AtomsSequence:
     """``ase.Atoms`` of a split: energy (eV) and dipole (e·Å) and key_hash in ``info``,
     forces (eV/Å) in ``arrays["forces"]``."""
     return AtomsSequence(open_records(prepared_dir, split, subset, fmt))

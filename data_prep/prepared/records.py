@@ -33,7 +33,9 @@ _HEAD = struct.Struct("<4sId3fHH")
 WDS_EXTENSION = "m4r"
 
 
-def make_record(atomic_numbers, positions, energy, forces, dipole, key_hash, smiles_hash=None) -> dict:
+def make_record(
+    atomic_numbers, positions, energy, forces, dipole, key_hash, smiles_hash=None
+) -> dict:
     """Build a record dict with canonical dtypes and shapes."""
     z = np.asarray(atomic_numbers, dtype=np.int64).reshape(-1)
     n = z.shape[0]
@@ -54,7 +56,14 @@ def encode_record(rec: dict) -> bytes:
         raise DataFormatError(f"record {rec['key_hash']}: atomic numbers outside 1..118")
     key = rec["key_hash"].encode()
     smiles = (rec.get("smiles_hash") or "").encode()
-    head = _HEAD.pack(MAGIC, z.shape[0], rec["energy"], *np.asarray(rec["dipole"], np.float32), len(key), len(smiles))
+    head = _HEAD.pack(
+        MAGIC,
+        z.shape[0],
+        rec["energy"],
+        *np.asarray(rec["dipole"], np.float32),
+        len(key),
+        len(smiles),
+    )
     return b"".join(
         (
             head,
@@ -74,7 +83,9 @@ def decode_record(buf: bytes, where: str = "record") -> dict:
     magic, n, energy, dx, dy, dz, nkey, nsmi = _HEAD.unpack_from(buf)
     expected = _HEAD.size + n + 24 * n + nkey + nsmi
     if len(buf) != expected:
-        raise DataFormatError(f"{where}: record length {len(buf)} != expected {expected} for {n} atoms")
+        raise DataFormatError(
+            f"{where}: record length {len(buf)} != expected {expected} for {n} atoms"
+        )
     off = _HEAD.size
     z = np.frombuffer(buf, np.uint8, n, off).astype(np.int64)
     off += n
@@ -115,5 +126,7 @@ def records_equal(a: dict, b: dict) -> bool:
         a["key_hash"] == b["key_hash"]
         and a.get("smiles_hash") == b.get("smiles_hash")
         and a["energy"] == b["energy"]
-        and all(np.array_equal(a[k], b[k]) for k in ("atomic_numbers", "positions", "forces", "dipole"))
+        and all(
+            np.array_equal(a[k], b[k]) for k in ("atomic_numbers", "positions", "forces", "dipole")
+        )
     )

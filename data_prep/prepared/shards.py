@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import lmdb
 
+from mace4ir.data_prep.prepared.records import WDS_EXTENSION, decode_record
 from mace4ir.errors import DataFormatError
 from mace4ir.hashing import sha256_file
-from mace4ir.data_prep.prepared.records import WDS_EXTENSION, decode_record
 
 LEN_KEY = b"__len__"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mace4ir.errors import DataFormatError
 from mace4ir.data_prep.prepared.reader import SPLITS, load_manifest
 from mace4ir.data_prep.prepared.shards import LmdbShard, index_wds_shard
+from mace4ir.errors import DataFormatError
 from mace4ir.hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def check_shards(out: Path, manifest: dict, progress: bool = False) -> list[str]
         for fmt, shards in manifest["splits"][split]["shards"].items()
         for s in shards
     ]
-    for split, fmt, s in tqdm(entries, desc="verify", unit="shard", disable=not progress):
+    for _split, fmt, s in tqdm(entries, desc="verify", unit="shard", disable=not progress):
         path = out / s["path"]
         if not path.is_file():
             problems.append(f"{path}: missing")
@@ -52,7 +52,9 @@ def check_shards(out: Path, manifest: dict, progress: bool = False) -> list[str]
         entry = manifest["splits"][split]
         for fmt, shards in entry["shards"].items():
             if sum(s["count"] for s in shards) != entry["count"]:
-                problems.append(f"split {split} ({fmt}): shard counts do not add up to {entry['count']}")
+                problems.append(
+                    f"split {split} ({fmt}): shard counts do not add up to {entry['count']}"
+                )
     for size in manifest.get("subsets", {}).values():
         if size > manifest["splits"]["train"]["count"]:
             problems.append(f"subset {size} larger than the training split")
@@ -68,7 +70,9 @@ def check_records(out: Path, manifest: dict) -> list[str]:
         seqs = [open_records(out, split, fmt=f) for f in fmts]
         for i, rec in enumerate(seqs[0]):
             if rec["key_hash"] in seen:
-                problems.append(f"key_hash {rec['key_hash']} in both {seen[rec['key_hash']]} and {split}")
+                problems.append(
+                    f"key_hash {rec['key_hash']} in both {seen[rec['key_hash']]} and {split}"
+                )
             seen[rec["key_hash"]] = split
             for other in seqs[1:]:
                 if other.get_bytes(i) != seqs[0].get_bytes(i):
@@ -84,7 +88,9 @@ def verify(prepared_dir: str | Path, deep: bool = False, progress: bool = False)
     if deep and not problems:
         problems += check_records(out, manifest)
     if problems:
-        shown = "; ".join(problems[:10]) + (f"; ... ({len(problems)} problems)" if len(problems) > 10 else "")
+        shown = "; ".join(problems[:10]) + (
+            f"; ... ({len(problems)} problems)" if len(problems) > 10 else ""
+        )
         raise DataFormatError(f"{out}: verification failed: {shown}")
     n = sum(len(v) for s in SPLITS for v in manifest["splits"][s]["shards"].values())
     log.info("%s: %d shards verified (counts and sha256%s)", out, n, ", records" if deep else "")

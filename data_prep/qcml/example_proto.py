@@ -3,7 +3,7 @@
 The message classes are built at import time from a hand-written descriptor that
 mirrors ``tensorflow/core/example/{feature,example}.proto`` (same package, names and
 field numbers, so the bytes are exactly TensorFlow's). They live in a private
-descriptor pool, so an installed TensorFlow does not clash with them. 
+descriptor pool, so an installed TensorFlow does not clash with them.
 
 Decoding is on the reader's hot path: only the wanted features are converted, and
 packed numeric lists become NumPy arrays straight from their wire bytes (the packed
@@ -20,7 +20,9 @@ from mace4ir.errors import DataFormatError
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _field(msg, name, number, ftype, label=_F.LABEL_OPTIONAL, type_name=None, packed=None, oneof=None):
+def _field(
+    msg, name, number, ftype, label=_F.LABEL_OPTIONAL, type_name=None, packed=None, oneof=None
+):
     field = msg.field.add(name=name, number=number, type=ftype, label=label)
     if type_name:
         field.type_name = type_name
@@ -32,7 +34,9 @@ def _field(msg, name, number, ftype, label=_F.LABEL_OPTIONAL, type_name=None, pa
 
 
 def _build_file() -> descriptor_pb2.FileDescriptorProto:
-    f = descriptor_pb2.FileDescriptorProto(name="mace4ir/tf_example.proto", package="tensorflow", syntax="proto3")
+    f = descriptor_pb2.FileDescriptorProto(
+        name="mace4ir/tf_example.proto", package="tensorflow", syntax="proto3"
+    )
     rep = _F.LABEL_REPEATED
     _field(f.message_type.add(name="BytesList"), "value", 1, _F.TYPE_BYTES, rep)
     _field(f.message_type.add(name="FloatList"), "value", 1, _F.TYPE_FLOAT, rep, packed=True)
@@ -47,8 +51,16 @@ def _build_file() -> descriptor_pb2.FileDescriptorProto:
     entry.options.map_entry = True
     _field(entry, "key", 1, _F.TYPE_STRING)
     _field(entry, "value", 2, _F.TYPE_MESSAGE, type_name=".tensorflow.Feature")
-    _field(features, "feature", 1, _F.TYPE_MESSAGE, rep, type_name=".tensorflow.Features.FeatureEntry")
-    _field(f.message_type.add(name="Example"), "features", 1, _F.TYPE_MESSAGE, type_name=".tensorflow.Features")
+    _field(
+        features, "feature", 1, _F.TYPE_MESSAGE, rep, type_name=".tensorflow.Features.FeatureEntry"
+    )
+    _field(
+        f.message_type.add(name="Example"),
+        "features",
+        1,
+        _F.TYPE_MESSAGE,
+        type_name=".tensorflow.Features",
+    )
     return f
 
 

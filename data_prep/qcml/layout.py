@@ -73,11 +73,18 @@ def features_json(features: dict) -> dict:
     out = {}
     for name, (dtype, shape) in features.items():
         if dtype == "string":
-            out[name] = {"pythonClassName": "tensorflow_datasets.core.features.text_feature.Text", "text": {}}
+            out[name] = {
+                "pythonClassName": "tensorflow_datasets.core.features.text_feature.Text",
+                "text": {},
+            }
         else:
             out[name] = {
                 "pythonClassName": "tensorflow_datasets.core.features.tensor_feature.Tensor",
-                "tensor": {"shape": {"dimensions": [str(d) for d in shape]}, "dtype": dtype, "encoding": "none"},
+                "tensor": {
+                    "shape": {"dimensions": [str(d) for d in shape]},
+                    "dtype": dtype,
+                    "encoding": "none",
+                },
             }
     return {
         "pythonClassName": "tensorflow_datasets.core.features.features_dict.FeaturesDict",
@@ -85,7 +92,9 @@ def features_json(features: dict) -> dict:
     }
 
 
-def dataset_info_json(config: str, version: str, shard_lengths: list[int], num_bytes: int, description: str) -> dict:
+def dataset_info_json(
+    config: str, version: str, shard_lengths: list[int], num_bytes: int, description: str
+) -> dict:
     return {
         "name": DATASET,
         "configName": config,
@@ -117,7 +126,9 @@ def write_config(
     folder = config_dir(data_dir, config, version)
     folder.mkdir(parents=True, exist_ok=True)
     names = {shard_name(i, len(shards)) for i in range(len(shards))}
-    for old in folder.glob(f"{DATASET}-{SPLIT}.tfrecord-*"):  # an earlier, differently sharded write
+    for old in folder.glob(
+        f"{DATASET}-{SPLIT}.tfrecord-*"
+    ):  # an earlier, differently sharded write
         if old.name not in names:
             old.unlink()
     num_bytes = 0

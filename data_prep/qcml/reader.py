@@ -13,14 +13,14 @@ range, whatever their own sharding.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from mace4ir.data_prep.qcml import layout as fmt
-from mace4ir.errors import ConfigError, DataFormatError
 from mace4ir.data_prep.qcml.example_proto import decode_example
 from mace4ir.data_prep.qcml.tfrecord import CorruptRecord, count_records, iter_tfrecord
+from mace4ir.errors import ConfigError, DataFormatError
 
 PREFERRED_CONFIGS = tuple(fmt.BUNDLED_CONFIGS)
 
@@ -58,7 +58,10 @@ def qcml_root(source: str | Path) -> Path:
         return source / fmt.DATASET
     if source.name == fmt.DATASET:
         return source
-    raise ConfigError(f"{source}: no '{fmt.DATASET}/' folder (expected a TFDS data_dir <dir>/qcml/<config>/<version>/)")
+    raise ConfigError(
+        f"{source}: no '{fmt.DATASET}/' folder (expected a TFDS data_dir "
+        f"<dir>/qcml/<config>/<version>/)"
+    )
 
 
 def _version_key(name: str):
@@ -76,7 +79,9 @@ def load_config(folder: Path) -> QcmlConfig:
         raise DataFormatError(f"{feats_path}: unreadable TFDS features ({exc})") from None
     shards = sorted(folder.glob(f"{fmt.DATASET}-{fmt.SPLIT}.tfrecord-*-of-*"))
     if not shards:
-        raise DataFormatError(f"{folder}: no TFRecord shards named {fmt.DATASET}-{fmt.SPLIT}.tfrecord-XXXXX-of-NNNNN")
+        raise DataFormatError(
+            f"{folder}: no TFRecord shards named {fmt.DATASET}-{fmt.SPLIT}.tfrecord-XXXXX-of-NNNNN"
+        )
     info, lengths = {}, None
     if (folder / "dataset_info.json").is_file():
         info = json.loads((folder / "dataset_info.json").read_text())
@@ -85,7 +90,8 @@ def load_config(folder: Path) -> QcmlConfig:
             lengths = [int(n) for n in split["shardLengths"]]
             if len(lengths) != len(shards):
                 raise DataFormatError(
-                    f"{folder}: dataset_info.json lists {len(lengths)} shards but {len(shards)} files exist"
+                    f"{folder}: dataset_info.json lists {len(lengths)} shards but {len(shards)} "
+                    f"files exist"
                 )
     if lengths is None:  # no dataset_info: count the records from the framing
         lengths = [count_records(p) for p in shards]
@@ -93,7 +99,15 @@ def load_config(folder: Path) -> QcmlConfig:
     if (folder / "metadata.json").is_file():
         meta = json.loads((folder / "metadata.json").read_text())
     _check_encodings(feats, feats_path)
-    return QcmlConfig(folder.parent.name, folder, sorted(feats), shards, lengths, info.get("description", ""), meta)
+    return QcmlConfig(
+        folder.parent.name,
+        folder,
+        sorted(feats),
+        shards,
+        lengths,
+        info.get("description", ""),
+        meta,
+    )
 
 
 def _check_encodings(feats: dict, where: Path) -> None:
@@ -102,7 +116,8 @@ def _check_encodings(feats: dict, where: Path) -> None:
         encoding = spec.get("tensor", {}).get("encoding", "none")
         if encoding not in ("none", "", None):
             raise DataFormatError(
-                f"{where}: feature {name!r} uses TFDS tensor encoding {encoding!r}; only 'none' is supported"
+                f"{where}: feature {name!r} uses TFDS tensor encoding {encoding!r}; only 'none' is "
+                f"supported"
             )
 
 
@@ -111,7 +126,9 @@ def discover_configs(source: str | Path) -> dict[str, QcmlConfig]:
     root = qcml_root(source)
     out = {}
     for cfg_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        versions = sorted((p for p in cfg_dir.iterdir() if p.is_dir()), key=lambda p: _version_key(p.name))
+        versions = sorted(
+            (p for p in cfg_dir.iterdir() if p.is_dir()), key=lambda p: _version_key(p.name)
+        )
         if versions:
             out[cfg_dir.name] = load_config(versions[-1])
     if not out:
@@ -119,7 +136,9 @@ def discover_configs(source: str | Path) -> dict[str, QcmlConfig]:
     return out
 
 
-def resolve_fields(configs: dict[str, QcmlConfig], required: list[str], optional: list[str], source) -> dict[str, list[str]]:
+def resolve_fields(
+    configs: dict[str, QcmlConfig], required: list[str], optional: list[str], source
+) -> dict[str, list[str]]:
     """Map config name -> fields to read from it; a missing required field is a ConfigError."""
     chosen: dict[str, list[str]] = {}
     for name in required + optional:
@@ -130,13 +149,16 @@ def resolve_fields(configs: dict[str, QcmlConfig], required: list[str], optional
                 continue
             wanted = ", ".join(order[:4])
             raise ConfigError(
-                f"{source}: no QCML config provides field {name!r} (looked for it in {wanted}, ...; "
+                f"{source}: no QCML config provides field {name!r} (looked for it in {wanted}, "
+                f"...; "
                 f"configs present: {', '.join(sorted(configs))})"
             )
         chosen.setdefault(cfg, []).append(name)
     for cfg in chosen:
         if "key_hash" not in configs[cfg].features:
-            raise DataFormatError(f"{configs[cfg].folder}: config has no key_hash field; cannot align records")
+            raise DataFormatError(
+                f"{configs[cfg].folder}: config has no key_hash field; cannot align records"
+            )
     return chosen
 
 
@@ -153,11 +175,15 @@ class Unit:
 def work_units(primary: QcmlConfig) -> list[Unit]:
     return [
         Unit(i, s, n, p)
-        for i, (s, n, p) in enumerate(zip(primary.shard_starts(), primary.shard_lengths, primary.shards))
+        for i, (s, n, p) in enumerate(
+            zip(primary.shard_starts(), primary.shard_lengths, primary.shards)
+        )
     ]
 
 
-def iter_range(cfg: QcmlConfig, start: int, count: int, skip_corrupt: bool, corrupt: list) -> Iterator:
+def iter_range(
+    cfg: QcmlConfig, start: int, count: int, skip_corrupt: bool, corrupt: list
+) -> Iterator:
     """Yield ``(path, local index, payload bytes or None)`` for global records [start, start+count).
 
     With ``skip_corrupt``, a corrupt record gives ``None`` (and is appended to ``corrupt``);
@@ -173,7 +199,9 @@ def iter_range(cfg: QcmlConfig, start: int, count: int, skip_corrupt: bool, corr
         local, take = pos - s0, min(n - (pos - s0), remaining)
         path = cfg.shards[shard]
         got = 0
-        for payload in iter_tfrecord(path, skip=local, skip_corrupt=skip_corrupt, on_corrupt=corrupt.append):
+        for payload in iter_tfrecord(
+            path, skip=local, skip_corrupt=skip_corrupt, on_corrupt=corrupt.append
+        ):
             yield path, local + got, payload
             got += 1
             if got == take:
@@ -181,17 +209,26 @@ def iter_range(cfg: QcmlConfig, start: int, count: int, skip_corrupt: bool, corr
         if got < take:
             if not skip_corrupt:
                 raise DataFormatError(
-                    f"{path}: has {local + got} records, dataset_info.json says {n} (truncated shard?)"
+                    f"{path}: has {local + got} records, dataset_info.json says {n} (truncated "
+                    f"shard?)"
                 )
             for k in range(got, take):
                 yield path, local + k, None
         pos += take
         remaining -= take
     if remaining:
-        raise DataFormatError(f"{cfg.folder}: ends before record {pos} (fewer records than the primary config)")
+        raise DataFormatError(
+            f"{cfg.folder}: ends before record {pos} (fewer records than the primary config)"
+        )
 
 
-def iter_unit(configs: dict[str, QcmlConfig], fields: dict[str, list[str]], unit: Unit, skip_corrupt: bool, corrupt: list):
+def iter_unit(
+    configs: dict[str, QcmlConfig],
+    fields: dict[str, list[str]],
+    unit: Unit,
+    skip_corrupt: bool,
+    corrupt: list,
+):
     """Yield ``(global index, {field: value} or None)`` for one unit, zipping configs by order.
 
     ``None`` marks a corrupt record (only with ``skip_corrupt``). Raises DataFormatError
@@ -213,7 +250,8 @@ def iter_unit(configs: dict[str, QcmlConfig], fields: dict[str, list[str]], unit
                 key, key_where = this_key, (path, local)
             elif this_key != key:
                 raise DataFormatError(
-                    f"key_hash mismatch at global record {index}: {key_where[0]} record {key_where[1]} has "
+                    f"key_hash mismatch at global record {index}: {key_where[0]} record "
+                    f"{key_where[1]} has "
                     f"{key!r} but {path} record {local} has {this_key!r} (configs not aligned)"
                 )
             for name in fields[cfg_name]:

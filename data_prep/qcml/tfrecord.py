@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import google_crc32c
 
@@ -35,7 +35,9 @@ def masked_crc32c(data: bytes) -> int:
 def frame(data: bytes) -> bytes:
     """One framed TFRecord holding ``data``."""
     length = _LEN.pack(len(data))
-    return b"".join((length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data))))
+    return b"".join(
+        (length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data)))
+    )
 
 
 def write_tfrecord(path: str | Path, payloads: Iterable[bytes]) -> int:
@@ -120,7 +122,9 @@ def _read_header(fh, path, offset: int, size: int) -> int:
     if crc != masked_crc32c(head[:8]):
         raise CorruptRecord(path, offset, "length CRC mismatch")
     if offset + 16 + length > size:
-        raise CorruptRecord(path, offset, f"truncated record (needs {length} data bytes, file ends)")
+        raise CorruptRecord(
+            path, offset, f"truncated record (needs {length} data bytes, file ends)"
+        )
     return length
 
 

@@ -18,43 +18,84 @@ from mace4ir.evaluation.calculators.xtb import DEFAULT_ACCURACY, xtb_calculator
 
 def add_arguments(group) -> None:
     """The calculator flags shared by ``mace4ir ir`` and ``mace4ir bench``."""
-    group.add_argument("--model", metavar="RELEASE",
-                       help="released model pair: a release folder or a Hugging Face Hub id ORG/NAME "
-                            "(mace4ir.load; checksums verified, cached, works offline with HF_HUB_OFFLINE=1)")
+    group.add_argument(
+        "--model",
+        metavar="RELEASE",
+        help="released model pair: a release folder or a Hugging Face Hub id ORG/NAME "
+        "(mace4ir.load; checksums verified, cached, works offline with HF_HUB_OFFLINE=1)",
+    )
     group.add_argument("--revision", help="Hub branch, tag or commit for --model")
-    group.add_argument("--ef", metavar="RUN",
-                       help="EF model: training RUN dir, model stem DIR/name, or mace .model (with --trust-pickle)")
+    group.add_argument(
+        "--ef",
+        metavar="RUN",
+        help="EF model: training RUN dir, model stem DIR/name, "
+        "or mace .model (with --trust-pickle)",
+    )
     group.add_argument("--dipole", metavar="RUN", help="dipole (D) model, same forms as --ef")
-    group.add_argument("--calculator", choices=("model", "xtb"),
-                       help="model: --model or the --ef/--dipole pair (the default); xtb: tblite GFN2-xTB reference")
-    group.add_argument("--xtb-accuracy", type=float, default=DEFAULT_ACCURACY,
-                       help="tblite SCF accuracy (default %(default)g; tblite's own 1.0 is too loose for derivatives)")
-    group.add_argument("--trust-pickle", action="store_true",
-                       help="allow mace-torch .model pickles (they can run code: only files you trust)")
-    group.add_argument("--device", default="cpu", help="torch device for the models: cpu, cuda, cuda:1 (default cpu)")
+    group.add_argument(
+        "--calculator",
+        choices=("model", "xtb"),
+        help="model: --model or the --ef/--dipole pair (the default); xtb: tblite GFN2-xTB "
+        "reference",
+    )
+    group.add_argument(
+        "--xtb-accuracy",
+        type=float,
+        default=DEFAULT_ACCURACY,
+        help="tblite SCF accuracy (default %(default)g; tblite's own 1.0 is too loose for "
+        "derivatives)",
+    )
+    group.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow mace-torch .model pickles (they can run code: only files you trust)",
+    )
+    group.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for the models: cpu, cuda, cuda:1 (default cpu)",
+    )
 
 
 def spec_from_args(args) -> dict[str, Any]:
     """The spec the flags describe; a clear error for a missing, doubled or nonexistent choice."""
     xtb = args.calculator == "xtb"
-    given = [name for name, v in (("--model", args.model), ("--ef/--dipole", args.ef or args.dipole),
-                                  ("--calculator xtb", xtb)) if v]
+    given = [
+        name
+        for name, v in (
+            ("--model", args.model),
+            ("--ef/--dipole", args.ef or args.dipole),
+            ("--calculator xtb", xtb),
+        )
+        if v
+    ]
     if len(given) != 1:
-        raise ConfigError("give exactly one of --model, --ef and --dipole (together), or --calculator xtb"
-                          + (f" (got {', '.join(given)})" if given else ""))
+        raise ConfigError(
+            "give exactly one of --model, --ef and --dipole (together), or --calculator xtb"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
     if xtb:
         return {"type": "xtb", "method": "GFN2-xTB", "accuracy": args.xtb_accuracy}
     common = {"trust_pickle": bool(args.trust_pickle), "device": args.device}
     if args.model:
         path = Path(args.model)
-        spec = {"type": "model", "path": str(path.resolve()) if path.exists() else args.model, **common}  # else Hub id
+        spec = {
+            "type": "model",
+            "path": str(path.resolve()) if path.exists() else args.model,
+            **common,
+        }  # else Hub id
         return {**spec, "revision": args.revision} if args.revision else spec
     if not (args.ef and args.dipole):
         raise ConfigError("--ef and --dipole must be given together")
     for flag, value in (("--ef", args.ef), ("--dipole", args.dipole)):
         if not Path(value).exists() and not Path(value + ".json").exists():
             raise ConfigError(f"{flag} {value}: no such run folder or model file")
-    return {"type": "paths", "ef": str(Path(args.ef).resolve()), "dipole": str(Path(args.dipole).resolve()), **common}
+    return {
+        "type": "paths",
+        "ef": str(Path(args.ef).resolve()),
+        "dipole": str(Path(args.dipole).resolve()),
+        **common,
+    }
 
 
 def label(spec: dict[str, Any]) -> str:
@@ -72,13 +113,21 @@ def build(spec: dict[str, Any]):
     if kind == "model":
         from mace4ir.evaluation.calculators.release import load
 
-        return load(spec["path"], revision=spec.get("revision"), trust_pickle=spec.get("trust_pickle", False),
-                    device=spec.get("device", "cpu"))
+        return load(
+            spec["path"],
+            revision=spec.get("revision"),
+            trust_pickle=spec.get("trust_pickle", False),
+            device=spec.get("device", "cpu"),
+        )
     if kind == "paths":
         from mace4ir.evaluation.calculators.mace_ir import MaceIRCalculator
 
-        return MaceIRCalculator.from_paths(spec["ef"], spec["dipole"], trust_pickle=spec.get("trust_pickle", False),
-                                           device=spec.get("device", "cpu"))
+        return MaceIRCalculator.from_paths(
+            spec["ef"],
+            spec["dipole"],
+            trust_pickle=spec.get("trust_pickle", False),
+            device=spec.get("device", "cpu"),
+        )
     raise ConfigError(f"unknown calculator type {kind!r} (known: xtb, model, paths)")
 
 
@@ -91,4 +140,3 @@ def cached(spec: dict[str, Any]):
     if key not in _BUILT:
         _BUILT[key] = build(spec)
     return _BUILT[key]
-

@@ -9,20 +9,37 @@ from __future__ import annotations
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
+
 from mace4ir.errors import Mace4irError
-from mace4ir.evaluation.engine.ir_engine import IREngine, ModelHandle
-from mace4ir.training.models.weights_io import check_kind, load_mace_pickle, load_model, model_stem, require_kind
 from mace4ir.evaluation.calculators.molecule_checks import check_molecule, molecule_name
+from mace4ir.evaluation.engine.ir_engine import IREngine, ModelHandle
+from mace4ir.training.models.weights_io import (
+    check_kind,
+    load_mace_pickle,
+    load_model,
+    model_stem,
+    require_kind,
+)
 
 PICKLE_SUFFIXES = (".model", ".pt", ".pth")
 
 
 def _handle_from_spec(model, spec: dict, source: str) -> ModelHandle:
-    return ModelHandle(model, spec["kind"], list(spec["atomic_numbers"]), float(spec["architecture"]["r_max"]), source)
+    return ModelHandle(
+        model,
+        spec["kind"],
+        list(spec["atomic_numbers"]),
+        float(spec["architecture"]["r_max"]),
+        source,
+    )
 
 
 def _handle_from_pickle(model, source: str) -> ModelHandle:
-    kind = "dipole" if "Dipole" in type(model).__name__ and not hasattr(model, "atomic_energies_fn") else "ef"
+    kind = (
+        "dipole"
+        if "Dipole" in type(model).__name__ and not hasattr(model, "atomic_energies_fn")
+        else "ef"
+    )
     zs = [int(z) for z in model.atomic_numbers.tolist()]
     return ModelHandle(model, kind, zs, float(model.r_max), source)
 
@@ -32,7 +49,9 @@ def load_model_handle(path, kind: str, trust_pickle: bool = False, device="cpu")
     path = model_stem(path)
     check_kind(path, kind)  # fail fast on a swapped pair, before the (slow) model construction
     if path.suffix in PICKLE_SUFFIXES:
-        handle = _handle_from_pickle(load_mace_pickle(path, trust_pickle=trust_pickle, device=device), str(path))
+        handle = _handle_from_pickle(
+            load_mace_pickle(path, trust_pickle=trust_pickle, device=device), str(path)
+        )
     else:
         model, spec = load_model(path, device=device)
         handle = _handle_from_spec(model, spec, str(path))
@@ -53,19 +72,43 @@ class MaceIRCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "dipole"]
     name = "mace4ir"
 
-    def __init__(self, ef_model, ef_spec, dipole_model, dipole_spec, device="cpu", skin: float = 1.0,
-                 charge: int = 0, multiplicity: int = 1, fold: bool = True, **kwargs):
+    def __init__(
+        self,
+        ef_model,
+        ef_spec,
+        dipole_model,
+        dipole_spec,
+        device="cpu",
+        skin: float = 1.0,
+        charge: int = 0,
+        multiplicity: int = 1,
+        fold: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        ef = ef_model if isinstance(ef_model, ModelHandle) else _handle_from_spec(ef_model, ef_spec, "EF model")
-        dip = dipole_model if isinstance(dipole_model, ModelHandle) else _handle_from_spec(dipole_model, dipole_spec, "D model")
+        ef = (
+            ef_model
+            if isinstance(ef_model, ModelHandle)
+            else _handle_from_spec(ef_model, ef_spec, "EF model")
+        )
+        dip = (
+            dipole_model
+            if isinstance(dipole_model, ModelHandle)
+            else _handle_from_spec(dipole_model, dipole_spec, "D model")
+        )
         if ef.kind != "ef" or dip.kind != "dipole":
-            raise Mace4irError(f"MaceIRCalculator needs an EF and a D model, got {ef.kind!r} and {dip.kind!r}")
+            raise Mace4irError(
+                f"MaceIRCalculator needs an EF and a D model, got {ef.kind!r} and {dip.kind!r}"
+            )
         self.engine = IREngine(ef, dip, device=device, skin=skin, fold=fold)
         self.charge, self.multiplicity = int(charge), int(multiplicity)
 
     @classmethod
-    def from_paths(cls, ef, dipole, trust_pickle: bool = False, device="cpu", **kwargs) -> MaceIRCalculator:
-        """``ef``/``dipole``: a training RUN dir, a model_io stem (DIR/name), or a mace-torch .model pickle."""
+    def from_paths(
+        cls, ef, dipole, trust_pickle: bool = False, device="cpu", **kwargs
+    ) -> MaceIRCalculator:
+        """``ef``/``dipole``: a training RUN dir, a model_io stem (DIR/name), or a mace-torch .model
+        pickle."""
         ef_h = load_model_handle(ef, "ef", trust_pickle, device)
         d_h = load_model_handle(dipole, "dipole", trust_pickle, device)
         return cls(ef_h, None, d_h, None, device=device, **kwargs)
@@ -76,7 +119,9 @@ class MaceIRCalculator(Calculator):
         return sorted(set(self.engine.ef.atomic_numbers) & set(self.engine.dipole.atomic_numbers))
 
     def check(self, atoms, index: int | None = None) -> None:
-        check_molecule(atoms, self.known_numbers, molecule_name(atoms, index), self.charge, self.multiplicity)
+        check_molecule(
+            atoms, self.known_numbers, molecule_name(atoms, index), self.charge, self.multiplicity
+        )
 
     # ---- ASE interface -----------------------------------------------------------
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -124,7 +169,9 @@ class MaceIRCalculator(Calculator):
         the rows of one molecule already keep every core busy (:mod:`.engine`)."""
         for i, atoms in enumerate(atoms_list):
             self.check(atoms, i if len(atoms_list) > 1 else None)
-        groups = [[a] for a in atoms_list] if self.engine.device.type == "cpu" else [list(atoms_list)]
+        groups = (
+            [[a] for a in atoms_list] if self.engine.device.type == "cpu" else [list(atoms_list)]
+        )
         return [d for group in groups for d in self._graph_derivatives(group)]
 
     def _graph_derivatives(self, atoms_list) -> list[tuple[np.ndarray, np.ndarray]]:

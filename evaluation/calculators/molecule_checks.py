@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from mace4ir.errors import Mace4irError
+
 from mace4ir.elements import check_elements
+from mace4ir.errors import Mace4irError
 from mace4ir.geometry import check_geometry
 
 _MULTIPLICITY_KEYS = ("multiplicity", "spin_multiplicity", "mult")
@@ -20,17 +21,26 @@ def check_charge_and_spin(atoms, where: str, charge: int = 0, multiplicity: int 
     charge = int(atoms.info.get("charge", charge))
     mult = next((int(atoms.info[k]) for k in _MULTIPLICITY_KEYS if k in atoms.info), multiplicity)
     if charge != 0:
-        raise Mace4irError(f"{where}: total charge {charge} requested, but the model describes neutral molecules only")
+        raise Mace4irError(
+            f"{where}: total charge {charge} requested, but the model describes neutral molecules "
+            f"only"
+        )
     if mult != 1:
-        raise Mace4irError(f"{where}: spin multiplicity {mult} requested, but the model describes closed-shell singlets only")
+        raise Mace4irError(
+            f"{where}: spin multiplicity {mult} requested, but the model describes closed-shell "
+            f"singlets only"
+        )
     if int(np.sum(atoms.numbers)) % 2:
         raise Mace4irError(
-            f"{where}: odd number of electrons ({int(np.sum(atoms.numbers))}) in a neutral molecule: "
+            f"{where}: odd number of electrons ({int(np.sum(atoms.numbers))}) in a neutral "
+            f"molecule: "
             "an open-shell radical, which the neutral-singlet model cannot describe"
         )
 
 
-def check_molecule(atoms, known_numbers, where: str, charge: int = 0, multiplicity: int = 1) -> None:
+def check_molecule(
+    atoms, known_numbers, where: str, charge: int = 0, multiplicity: int = 1
+) -> None:
     """All checks: elements known to the model, geometry, neutral singlet."""
     check_geometry(atoms, where)
     check_elements(known_numbers, atoms.numbers, where)

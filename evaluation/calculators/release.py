@@ -12,9 +12,16 @@ from mace4ir.training.models.build import fast_model_build
 from mace4ir.training.models.release_files import model_paths, resolve_release, verify_release
 
 
-def load(repo_id_or_path: str | Path, revision: str | None = None, trust_pickle: bool = False,
-         device: str = "cpu", cache_dir: str | Path | None = None, **calculator_kwargs):
-    """The released EF + D pair as a :class:`~mace4ir.evaluation.calculators.mace_ir.MaceIRCalculator`.
+def load(
+    repo_id_or_path: str | Path,
+    revision: str | None = None,
+    trust_pickle: bool = False,
+    device: str = "cpu",
+    cache_dir: str | Path | None = None,
+    **calculator_kwargs,
+):
+    """The released EF + D pair as a
+    :class:`~mace4ir.evaluation.calculators.mace_ir.MaceIRCalculator`.
 
     ``repo_id_or_path``: a release folder or a Hub repo id ``ORG/NAME`` (``revision``:
     branch, tag or commit). Energy eV, forces eV/Å, dipole e·Å.
@@ -25,4 +32,6 @@ def load(repo_id_or_path: str | Path, revision: str | None = None, trust_pickle:
     verify_release(folder)
     ef, dipole = model_paths(folder, trust_pickle)
     with fast_model_build():
-        return MaceIRCalculator.from_paths(ef, dipole, trust_pickle=trust_pickle, device=device, **calculator_kwargs)
+        return MaceIRCalculator.from_paths(
+            ef, dipole, trust_pickle=trust_pickle, device=device, **calculator_kwargs
+        )

@@ -14,14 +14,23 @@ from mace4ir.errors import Mace4irError
 DEFAULT_ACCURACY = 1e-4
 
 
-def xtb_calculator(accuracy: float = DEFAULT_ACCURACY, method: str = "GFN2-xTB", charge: int = 0,
-                   multiplicity: int = 1, **kwargs):
+def xtb_calculator(
+    accuracy: float = DEFAULT_ACCURACY,
+    method: str = "GFN2-xTB",
+    charge: int = 0,
+    multiplicity: int = 1,
+    **kwargs,
+):
     """A tblite ASE calculator (energy eV, forces eV/Å, dipole e·Å)."""
     try:
         from tblite.ase import TBLite
     except ImportError as exc:  # optional dependency (pip install mace4ir[xtb])
-        raise Mace4irError(f"GFN2-xTB needs the tblite package (pip install 'mace4ir[xtb]'): {exc}") from None
-    params = dict(method=method, accuracy=accuracy, charge=charge, multiplicity=multiplicity, verbosity=0)
+        raise Mace4irError(
+            f"GFN2-xTB needs the tblite package (pip install 'mace4ir[xtb]'): {exc}"
+        ) from None
+    params = dict(
+        method=method, accuracy=accuracy, charge=charge, multiplicity=multiplicity, verbosity=0
+    )
     params.update(kwargs)
     return TBLite(**params)
 
@@ -38,7 +47,11 @@ def is_xtb(calculator) -> bool:
 
 def for_molecule(calculator, atoms):
     """GFN2-xTB takes charge and spin per molecule (``atoms.info``, as ``load_molecule`` sets
-    them); models refuse anything but neutral singlets, so other calculators are left as they are."""
+    them); models refuse anything but neutral singlets, so other calculators are left as they
+    are."""
     if is_xtb(calculator):
-        calculator.set(charge=int(atoms.info.get("charge", 0)), multiplicity=int(atoms.info.get("multiplicity", 1)))
+        calculator.set(
+            charge=int(atoms.info.get("charge", 0)),
+            multiplicity=int(atoms.info.get("multiplicity", 1)),
+        )
     return calculator

@@ -1,1 +1,2 @@
-"""Batched torch evaluation of a model pair: graphs, forces, dipoles, APTs and Hessians by autograd."""
+"""Batched torch evaluation of a model pair: graphs, forces, dipoles, APTs and Hessians by
+autograd."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mace4ir.evaluation.engine.rigid_body import internal_basis, orthonormal_span, rigid_motions
 
 
@@ -36,11 +37,14 @@ class SplitBasis:
 
 
 def split_basis(positions: np.ndarray, gradient: np.ndarray) -> SplitBasis:
-    """Rigid-body directions of a molecule (positions, dE/dr: (n, 3)) with their exact H-products."""
+    """Rigid-body directions of a molecule (positions, dE/dr: (n, 3)) with their exact
+    H-products."""
     motions = rigid_motions(positions, np.ones(len(positions)))  # unit masses: Cartesian directions
     # H kills translations; a rotation about the centroid differs from one about the origin by a
     # translation, so its product is ω × g all the same
-    products = [np.zeros(gradient.size)] * 3 + [np.cross(axis, gradient).ravel() for axis in np.eye(3)]
+    products = [np.zeros(gradient.size)] * 3 + [
+        np.cross(axis, gradient).ravel() for axis in np.eye(3)
+    ]
     rigid, coefficients = orthonormal_span(motions)
     h_rigid = np.array(products).T @ coefficients  # linear in the motions, like the basis itself
     return SplitBasis(rigid=rigid, internal=internal_basis(rigid), h_rigid=h_rigid)

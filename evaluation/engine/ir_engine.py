@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from mace4ir.elements import element_columns
+from mace4ir.evaluation.engine.hessian_symmetry import SplitBasis, split_basis
 from mace4ir.evaluation.engine.kernels.fast_contraction import fold_contractions
 from mace4ir.evaluation.engine.kernels.fast_convolution import fuse_convolutions
 from mace4ir.evaluation.engine.kernels.fast_scatter import fast_scatter
 from mace4ir.evaluation.engine.molecule_graph import MoleculeGraph
-from mace4ir.evaluation.engine.hessian_symmetry import SplitBasis, split_basis
 
 
 @dataclass
@@ -40,13 +40,16 @@ class ModelHandle:
         self.dtype = next(self.model.parameters()).dtype
         self._index = torch.from_numpy(element_columns(self.atomic_numbers))
         # Edges beyond r_max only vanish when the radial features are cut off.
-        self.cutoff_exact = bool(getattr(getattr(self.model, "radial_embedding", None), "apply_cutoff", True))
+        self.cutoff_exact = bool(
+            getattr(getattr(self.model, "radial_embedding", None), "apply_cutoff", True)
+        )
         for p in self.model.parameters():
             p.requires_grad_(False)
 
     def folded(self) -> ModelHandle:
         """A handle on a copy of the model in inference form (same numbers, faster): per-element
-        folded contractions (:mod:`.fast_contraction`), fused edge convolutions (:mod:`.fast_convolution`)."""
+        folded contractions (:mod:`.fast_contraction`), fused edge convolutions
+        (:mod:`.fast_convolution`)."""
         return dataclasses.replace(self, model=fuse_convolutions(fold_contractions(self.model)))
 
     def to(self, device) -> ModelHandle:
@@ -69,7 +72,14 @@ def _graph_inputs(handle: ModelHandle, graph: MoleculeGraph, positions: torch.Te
 class IREngine:
     """EF + D models evaluated together on packed molecule graphs."""
 
-    def __init__(self, ef: ModelHandle, dipole: ModelHandle, device="cpu", skin: float = 1.0, fold: bool = True):
+    def __init__(
+        self,
+        ef: ModelHandle,
+        dipole: ModelHandle,
+        device="cpu",
+        skin: float = 1.0,
+        fold: bool = True,
+    ):
         """``fold``: evaluate copies of the models in inference form (:meth:`ModelHandle.folded`);
         False runs mace-torch's modules as they are."""
         self.device = torch.device(device)
@@ -84,7 +94,11 @@ class IREngine:
         """Packed graph; ``static`` (one geometry, e.g. a Hessian) needs no neighbour-list skin."""
         skin = 0.0 if static else self.skin
         return MoleculeGraph.build(
-            [a.numbers for a in atoms_list], [a.get_positions() for a in atoms_list], self.r_max, skin, self.device
+            [a.numbers for a in atoms_list],
+            [a.get_positions() for a in atoms_list],
+            self.r_max,
+            skin,
+            self.device,
         )
 
     def positions(self, atoms_list) -> torch.Tensor:
@@ -117,24 +131,35 @@ class IREngine:
             return self.dipoles(graph, positions.detach())
 
     def dipole_jacobian(self, graph: MoleculeGraph, positions: torch.Tensor):
-        """(dipoles (n_mol, 3), APTs (n_atoms, 3, 3)) with apt[i, a, b] = dμ_a / dr_ib in e (e·Å/Å)."""
+        """(dipoles (n_mol, 3), APTs (n_atoms, 3, 3)) with apt[i, a, b] = dμ_a / dr_ib in e
+        (e·Å/Å)."""
         with torch.enable_grad():
             pos = positions.detach().requires_grad_(True)
             mu = self.dipoles(graph, pos)
             eye = torch.eye(3, dtype=mu.dtype, device=mu.device)
-            seeds = eye[:, None, :].expand(3, mu.shape[0], 3)  # seed a selects component a of every molecule
+            seeds = eye[:, None, :].expand(
+                3, mu.shape[0], 3
+            )  # seed a selects component a of every molecule
             (jac,) = torch.autograd.grad(mu, pos, grad_outputs=seeds, is_grads_batched=True)
         return mu.detach(), jac.permute(1, 0, 2).contiguous()
 
-    def dipole_velocity(self, graph: MoleculeGraph, positions: torch.Tensor, velocities: torch.Tensor):
-        """(μ, dμ/dt = Σ_i P_i·v_i) per molecule: the atomic-polar-tensor route (velocities in Å/fs)."""
+    def dipole_velocity(
+        self, graph: MoleculeGraph, positions: torch.Tensor, velocities: torch.Tensor
+    ):
+        """(μ, dμ/dt = Σ_i P_i·v_i) per molecule: the atomic-polar-tensor route (velocities in
+        Å/fs)."""
         mu, apt = self.dipole_jacobian(graph, positions)
         per_atom = torch.einsum("iab,ib->ia", apt, velocities.to(apt.dtype))
         dmu = torch.zeros_like(mu).index_add_(0, graph.batch, per_atom)
         return mu, dmu
 
-    def hessians(self, graph: MoleculeGraph, positions: torch.Tensor, chunk: int | None = -1,
-                 symmetry: bool = True):
+    def hessians(
+        self,
+        graph: MoleculeGraph,
+        positions: torch.Tensor,
+        chunk: int | None = -1,
+        symmetry: bool = True,
+    ):
         """Cartesian Hessians (eV/Å²), one (3n, 3n) array per molecule, by batched double backward.
 
         Seed k carries internal direction k of *every* molecule at once: cross-molecule blocks
@@ -152,20 +177,28 @@ class IREngine:
             (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=True)
             bases = self._hessian_bases(grad.detach(), pos.detach(), starts, sizes, symmetry)
             n_seeds = max(b.internal.shape[1] for b in bases)
-            seeds = torch.zeros((n_seeds, graph.n_atoms * 3), dtype=torch.float64, device=self.device)
+            seeds = torch.zeros(
+                (n_seeds, graph.n_atoms * 3), dtype=torch.float64, device=self.device
+            )
             for start, n, b in zip(starts, sizes, bases):
                 k = b.internal.shape[1]
-                seeds[:k, 3 * start : 3 * (start + n)] = torch.as_tensor(b.internal.T, device=self.device)
+                seeds[:k, 3 * start : 3 * (start + n)] = torch.as_tensor(
+                    b.internal.T, device=self.device
+                )
             rows = _batched_vjp(grad.reshape(-1), pos, seeds, chunk) if n_seeds else seeds
         rows = rows.reshape(n_seeds, graph.n_atoms * 3).to(torch.float64).cpu().numpy()
-        return [b.hessian(rows[: b.internal.shape[1], 3 * start : 3 * (start + n)].T)
-                for start, n, b in zip(starts, sizes, bases)]
+        return [
+            b.hessian(rows[: b.internal.shape[1], 3 * start : 3 * (start + n)].T)
+            for start, n, b in zip(starts, sizes, bases)
+        ]
 
     @staticmethod
     def _hessian_bases(grad, pos, starts, sizes, symmetry: bool) -> list[SplitBasis]:
         g, x = grad.to(torch.float64).cpu().numpy(), pos.to(torch.float64).cpu().numpy()
         if not symmetry:
-            return [SplitBasis(np.zeros((3 * n, 0)), np.eye(3 * n), np.zeros((3 * n, 0))) for n in sizes]
+            return [
+                SplitBasis(np.zeros((3 * n, 0)), np.eye(3 * n), np.zeros((3 * n, 0))) for n in sizes
+            ]
         return [split_basis(x[s : s + n], g[s : s + n]) for s, n in zip(starts, sizes)]
 
 
@@ -177,7 +210,9 @@ def default_chunk(device: torch.device) -> int:
     return 1 if device.type == "cpu" else 96
 
 
-def _batched_vjp(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, chunk: int | None):
+def _batched_vjp(
+    output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, chunk: int | None
+):
     chunk = chunk or seeds.shape[0]
     workers = min(torch.get_num_threads(), seeds.shape[0])
     if chunk == 1 and workers > 1 and inputs.device.type == "cpu":
@@ -188,17 +223,23 @@ def _batched_vjp(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor
         if chunk == 1:  # plain backward: no vmap machinery at all
             g = _vjp(output, inputs, block[0])[None]
         else:
-            (g,) = torch.autograd.grad(output, inputs, grad_outputs=block, is_grads_batched=True, retain_graph=True)
+            (g,) = torch.autograd.grad(
+                output, inputs, grad_outputs=block, is_grads_batched=True, retain_graph=True
+            )
         parts.append(g.detach())
     return torch.cat(parts)
 
 
 def _vjp(output: torch.Tensor, inputs: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    (g,) = torch.autograd.grad(output, inputs, grad_outputs=seed.to(output.dtype), retain_graph=True)
+    (g,) = torch.autograd.grad(
+        output, inputs, grad_outputs=seed.to(output.dtype), retain_graph=True
+    )
     return g.detach()
 
 
-def _parallel_rows(output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, workers: int) -> torch.Tensor:
+def _parallel_rows(
+    output: torch.Tensor, inputs: torch.Tensor, seeds: torch.Tensor, workers: int
+) -> torch.Tensor:
     """One vector-Jacobian product per seed, ``workers`` of them at a time in threads with one
     intra-op thread each. A Hessian row of a small molecule is thousands of small ops that
     one thread runs anyway (intra-op parallelism only splits the few large ones); whole rows

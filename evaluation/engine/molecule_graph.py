@@ -18,7 +18,9 @@ from mace.data.neighborhood import get_neighborhood
 
 
 def _edges(positions: np.ndarray, cutoff: float) -> np.ndarray:
-    edge_index, _, _, _ = get_neighborhood(positions=positions, cutoff=cutoff, pbc=(False, False, False), cell=None)
+    edge_index, _, _, _ = get_neighborhood(
+        positions=positions, cutoff=cutoff, pbc=(False, False, False), cell=None
+    )
     return edge_index
 
 
@@ -33,7 +35,9 @@ class MoleculeGraph:
     cutoff: float  # Å, cutoff + skin used for the edges
     skin: float  # Å
     ref_positions: torch.Tensor  # positions the edges were built for
-    cache: dict = field(default_factory=dict, repr=False)  # constant model inputs, per dtype / model
+    cache: dict = field(
+        default_factory=dict, repr=False
+    )  # constant model inputs, per dtype / model
 
     @property
     def n_molecules(self) -> int:
@@ -44,27 +48,42 @@ class MoleculeGraph:
         return int(self.numbers.numel())
 
     @classmethod
-    def build(cls, numbers_list, positions_list, r_max: float, skin: float, device) -> MoleculeGraph:
+    def build(
+        cls, numbers_list, positions_list, r_max: float, skin: float, device
+    ) -> MoleculeGraph:
         sizes = [len(z) for z in numbers_list]
         ptr = np.concatenate([[0], np.cumsum(sizes)])
         cutoff = float(r_max) + float(skin)
-        edges = [_edges(np.asarray(p, dtype=np.float64), cutoff) + ptr[i] for i, p in enumerate(positions_list)]
+        edges = [
+            _edges(np.asarray(p, dtype=np.float64), cutoff) + ptr[i]
+            for i, p in enumerate(positions_list)
+        ]
         dev = torch.device(device)
         return cls(
             numbers=torch.as_tensor(np.concatenate(numbers_list), dtype=torch.int64, device=dev),
-            batch=torch.as_tensor(np.repeat(np.arange(len(sizes)), sizes), dtype=torch.int64, device=dev),
+            batch=torch.as_tensor(
+                np.repeat(np.arange(len(sizes)), sizes), dtype=torch.int64, device=dev
+            ),
             ptr=torch.as_tensor(ptr, dtype=torch.int64, device=dev),
-            edge_index=torch.as_tensor(np.concatenate(edges, axis=1), dtype=torch.int64, device=dev),
+            edge_index=torch.as_tensor(
+                np.concatenate(edges, axis=1), dtype=torch.int64, device=dev
+            ),
             cutoff=cutoff,
             skin=float(skin),
-            ref_positions=torch.as_tensor(np.concatenate(positions_list), dtype=torch.float64, device=dev),
+            ref_positions=torch.as_tensor(
+                np.concatenate(positions_list), dtype=torch.float64, device=dev
+            ),
         )
 
     def needs_rebuild(self, positions: torch.Tensor) -> bool:
         """True when some atom moved more than skin/2 since the edges were built."""
         if self.skin <= 0:
-            return not torch.equal(positions.detach().to(self.ref_positions.dtype), self.ref_positions)
-        moved = (positions.detach().to(self.ref_positions.dtype) - self.ref_positions).norm(dim=1).max()
+            return not torch.equal(
+                positions.detach().to(self.ref_positions.dtype), self.ref_positions
+            )
+        moved = (
+            (positions.detach().to(self.ref_positions.dtype) - self.ref_positions).norm(dim=1).max()
+        )
         return bool(moved > 0.5 * self.skin)
 
     def rebuilt(self, positions: torch.Tensor) -> MoleculeGraph:
@@ -95,7 +114,13 @@ class MoleculeGraph:
             }
         return self.cache[key]
 
-    def mace_input(self, positions: torch.Tensor, node_attrs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The dict a mace-torch model's forward() expects, for isolated molecules (no shifts, no cell)."""
-        return {"positions": positions, "node_attrs": node_attrs,
-                **self._constants(positions.dtype, positions.device)}
+    def mace_input(
+        self, positions: torch.Tensor, node_attrs: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The dict a mace-torch model's forward() expects, for isolated molecules (no shifts, no
+        cell)."""
+        return {
+            "positions": positions,
+            "node_attrs": node_attrs,
+            **self._constants(positions.dtype, positions.device),
+        }

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-LINEAR_TOLERANCE = 1e-3  # relative singular value below which a rotation is absent (linear molecule)
+LINEAR_TOLERANCE = (
+    1e-3  # relative singular value below which a rotation is absent (linear molecule)
+)
 
 
 def rigid_motions(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
@@ -31,7 +33,8 @@ def orthonormal_span(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rigid_body_basis(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """Orthonormal mass-weighted translations and rotations (3n, 5 or 6) about the centre of mass."""
+    """Orthonormal mass-weighted translations and rotations (3n, 5 or 6) about the centre of
+    mass."""
     return orthonormal_span(rigid_motions(positions, masses))[0]
 
 

@@ -13,10 +13,11 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from mace4ir.errors import Mace4irError
-from mace4ir.evaluation.spectra.broadening import broaden
-from mace4ir.evaluation.harmonic.optimizer import optimize_with_hessian
 from mace4ir.evaluation.harmonic.normal_modes import analyse
+from mace4ir.evaluation.harmonic.optimizer import optimize_with_hessian
+from mace4ir.evaluation.spectra.broadening import broaden
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ class HarmonicResult:
 
 
 # ---- geometry optimisation ---------------------------------------------------------
-def optimize_geometry(atoms, calculator, fmax: float = DEFAULT_FMAX, steps: int = 2000, optimizer: str = "auto"):
+def optimize_geometry(
+    atoms, calculator, fmax: float = DEFAULT_FMAX, steps: int = 2000, optimizer: str = "auto"
+):
     """(optimised copy, converged, n_steps). Non-convergence is logged and returned, not raised."""
     work, converged, nsteps, _ = _optimize(atoms, calculator, fmax, steps, optimizer)
     return work, converged, nsteps
@@ -81,26 +84,37 @@ def _optimize(atoms, calculator, fmax, steps, optimizer):
     import ase.optimize
 
     if optimizer == "auto":  # exact-Hessian seed where autograd gives it cheaply, else ASE's BFGS
-        optimizer = "HessianBFGS" if hasattr(calculator, "hessian_and_dipole_derivatives") else "BFGS"
+        optimizer = (
+            "HessianBFGS" if hasattr(calculator, "hessian_and_dipole_derivatives") else "BFGS"
+        )
     derivs = None
     if optimizer == "HessianBFGS":
         if not hasattr(calculator, "hessian_and_dipole_derivatives"):
-            raise Mace4irError(f"optimizer HessianBFGS needs an autograd Hessian; {type(calculator).__name__} "
-                               "has none (use BFGS)")
+            raise Mace4irError(
+                f"optimizer HessianBFGS needs an autograd Hessian; {type(calculator).__name__} "
+                "has none (use BFGS)"
+            )
         work, converged, nsteps, derivs = optimize_with_hessian(atoms, calculator, fmax, steps)
     else:
         opt_cls = getattr(ase.optimize, optimizer, None)
         if opt_cls is None:
-            raise Mace4irError(f"unknown optimizer {optimizer!r} (try auto, HessianBFGS, BFGS, LBFGS, FIRE, "
-                               "BFGSLineSearch)")
+            raise Mace4irError(
+                f"unknown optimizer {optimizer!r} (try auto, HessianBFGS, BFGS, LBFGS, FIRE, "
+                "BFGSLineSearch)"
+            )
         work = atoms.copy()
         work.calc = calculator
         opt = opt_cls(work, logfile=None)
         converged, nsteps = bool(opt.run(fmax=fmax, steps=steps)), int(opt.nsteps)
     if not converged:
         fnow = float(np.linalg.norm(work.get_forces(), axis=1).max())
-        log.warning("%s: optimisation not converged after %d steps (max force %.2e > %.1e eV/Å)",
-                    work.get_chemical_formula(), nsteps, fnow, fmax)
+        log.warning(
+            "%s: optimisation not converged after %d steps (max force %.2e > %.1e eV/Å)",
+            work.get_chemical_formula(),
+            nsteps,
+            fnow,
+            fmax,
+        )
     return work, converged, nsteps, derivs
 
 
@@ -140,8 +154,9 @@ def _evaluate_all(calculator, geometries, batch_size: int):
     return forces, dipoles
 
 
-def finite_difference_derivatives(atoms, calculator, delta: float = DEFAULT_DELTA, nfree: int = 2,
-                                  batch_size: int = 64):
+def finite_difference_derivatives(
+    atoms, calculator, delta: float = DEFAULT_DELTA, nfree: int = 2, batch_size: int = 64
+):
     """(Hessian (3n, 3n) eV/Å², ∂μ/∂x (3n, 3) e) by central differences of forces and dipoles."""
     geos = displaced_geometries(atoms, delta, nfree)
     forces, dipoles = _evaluate_all(calculator, geos, batch_size)
@@ -155,13 +170,17 @@ def finite_difference_derivatives(atoms, calculator, delta: float = DEFAULT_DELT
     return 0.5 * (hessian + hessian.T), dmu_dx
 
 
-def derivatives(atoms, calculator, method: str = "auto", delta: float = DEFAULT_DELTA, nfree: int = 2):
+def derivatives(
+    atoms, calculator, method: str = "auto", delta: float = DEFAULT_DELTA, nfree: int = 2
+):
     """(Hessian, ∂μ/∂x, method used): autograd for our models, finite differences otherwise."""
     if method == "auto":
         method = "autograd" if hasattr(calculator, "hessian_and_dipole_derivatives") else "fd"
     if method == "autograd":
         if not hasattr(calculator, "hessian_and_dipole_derivatives"):
-            raise Mace4irError(f"calculator {type(calculator).__name__} has no autograd Hessian; use method='fd'")
+            raise Mace4irError(
+                f"calculator {type(calculator).__name__} has no autograd Hessian; use method='fd'"
+            )
         hessian, dmu_dx = calculator.hessian_and_dipole_derivatives([atoms])[0]
         return hessian, dmu_dx, "autograd"
     if method == "fd":
@@ -171,9 +190,17 @@ def derivatives(atoms, calculator, method: str = "auto", delta: float = DEFAULT_
 
 
 # ---- the public entry point --------------------------------------------------------
-def harmonic_ir(atoms, calculator, optimize: bool = True, fmax: float = DEFAULT_FMAX, steps: int = 2000,
-                optimizer: str = "auto", method: str = "auto", delta: float = DEFAULT_DELTA,
-                nfree: int = 2) -> HarmonicResult:
+def harmonic_ir(
+    atoms,
+    calculator,
+    optimize: bool = True,
+    fmax: float = DEFAULT_FMAX,
+    steps: int = 2000,
+    optimizer: str = "auto",
+    method: str = "auto",
+    delta: float = DEFAULT_DELTA,
+    nfree: int = 2,
+) -> HarmonicResult:
     """Harmonic IR spectrum of one molecule with any ASE calculator giving forces and dipoles.
 
     ``optimizer="auto"``: BFGS seeded with the exact Hessian for our models, ASE's BFGS otherwise.
@@ -194,19 +221,32 @@ def harmonic_ir(atoms, calculator, optimize: bool = True, fmax: float = DEFAULT_
     return _result(geom, hessian, dmu_dx, converged, used, nsteps, max_force)
 
 
-def harmonic_ir_many(atoms_list, calculator, optimize: bool = True, fmax: float = DEFAULT_FMAX,
-                     steps: int = 2000, optimizer: str = "auto") -> list[HarmonicResult]:
+def harmonic_ir_many(
+    atoms_list,
+    calculator,
+    optimize: bool = True,
+    fmax: float = DEFAULT_FMAX,
+    steps: int = 2000,
+    optimizer: str = "auto",
+) -> list[HarmonicResult]:
     """Harmonic IR of many molecules; with a MaceIRCalculator on a GPU all Hessians come from one
-    graph (on a CPU one graph per molecule, see ``MaceIRCalculator.hessian_and_dipole_derivatives``)."""
+    graph (on a CPU one graph per molecule, see
+    ``MaceIRCalculator.hessian_and_dipole_derivatives``)."""
     if not hasattr(calculator, "hessian_and_dipole_derivatives"):
         return [harmonic_ir(a, calculator, optimize, fmax, steps, optimizer) for a in atoms_list]
-    opt = [optimize_geometry(a, calculator, fmax, steps, optimizer) if optimize else (a.copy(), True, 0)
-           for a in atoms_list]
+    opt = [
+        optimize_geometry(a, calculator, fmax, steps, optimizer)
+        if optimize
+        else (a.copy(), True, 0)
+        for a in atoms_list
+    ]
     geoms = [g for g, _, _ in opt]
     results = calculator.evaluate(geoms, dipole=False)
     fmaxes = [float(np.linalg.norm(r["forces"], axis=1).max()) for r in results]
     derivs = calculator.hessian_and_dipole_derivatives(geoms)
-    return [_result(g, h, d, c, "autograd", n, f) for (g, c, n), (h, d), f in zip(opt, derivs, fmaxes)]
+    return [
+        _result(g, h, d, c, "autograd", n, f) for (g, c, n), (h, d), f in zip(opt, derivs, fmaxes)
+    ]
 
 
 def _result(geom, hessian, dmu_dx, converged, method, nsteps, max_force) -> HarmonicResult:
@@ -214,8 +254,12 @@ def _result(geom, hessian, dmu_dx, converged, method, nsteps, max_force) -> Harm
     m = analyse(hessian, dmu_dx, geom.get_masses(), geom.get_positions())
     imaginary = -m.frequencies_cm1[m.frequencies_cm1 < IMAGINARY_REPORT_CM1]
     if imaginary.size:
-        log.warning("%s: %d imaginary mode(s): %s cm^-1", geom.get_chemical_formula(), imaginary.size,
-                    ", ".join(f"{v:.1f}i" for v in imaginary))
+        log.warning(
+            "%s: %d imaginary mode(s): %s cm^-1",
+            geom.get_chemical_formula(),
+            imaginary.size,
+            ", ".join(f"{v:.1f}i" for v in imaginary),
+        )
     return HarmonicResult(
         frequencies_cm1=m.frequencies_cm1,
         intensities_km_mol=m.intensities_km_mol,

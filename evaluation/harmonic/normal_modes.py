@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import units
+
 from mace4ir.evaluation.engine.rigid_body import internal_basis, rigid_body_basis
 from mace4ir.units import DA2_AMU_TO_KM_MOL
 
@@ -31,7 +32,9 @@ class Modes:
         return self.intensities_D2A2amu * DA2_AMU_TO_KM_MOL
 
 
-def analyse(hessian: np.ndarray, dmu_dx: np.ndarray, masses: np.ndarray, positions: np.ndarray) -> Modes:
+def analyse(
+    hessian: np.ndarray, dmu_dx: np.ndarray, masses: np.ndarray, positions: np.ndarray
+) -> Modes:
     """Vibrational modes of a molecule from its Cartesian Hessian and dipole derivatives."""
     masses = np.asarray(masses, dtype=np.float64)
     inv_sqrt_m = np.repeat(masses**-0.5, 3)
@@ -68,8 +71,11 @@ def project_hessian(hessian: np.ndarray, masses: np.ndarray, positions: np.ndarr
     return mw * sqrt_m[:, None] * sqrt_m[None, :]
 
 
-def project_dipole_derivatives(dmu_dx: np.ndarray, masses: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """∂μ/∂x (3n, 3) without its rigid-body (translation/rotation) part; vibrational intensities unchanged."""
+def project_dipole_derivatives(
+    dmu_dx: np.ndarray, masses: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """∂μ/∂x (3n, 3) without its rigid-body (translation/rotation) part; vibrational intensities
+    unchanged."""
     sqrt_m = np.repeat(np.sqrt(np.asarray(masses, dtype=np.float64)), 3)
     rigid = rigid_body_basis(positions, masses)
     mw = dmu_dx / sqrt_m[:, None]

@@ -12,17 +12,21 @@ import logging
 
 import numpy as np
 from ase.optimize import BFGS
+
 from mace4ir.evaluation.engine.rigid_body import rigid_body_basis
 
 log = logging.getLogger(__name__)
 
 RIGID_CURVATURE = 70.0  # eV/Å², ASE's BFGS default: rigid-body directions keep its behaviour
-MIN_CURVATURE = 1e-2  # eV/Å²; |eigenvalues| below it (near-flat or noise) are lifted to avoid huge steps
+MIN_CURVATURE = (
+    1e-2  # eV/Å²; |eigenvalues| below it (near-flat or noise) are lifted to avoid huge steps
+)
 SEEDED_STEPS = 100  # beyond this the seeded run is judged failed and plain BFGS takes over
 
 
 def seed_hessian(hessian: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Positive-definite BFGS seed: exact curvature on internal coordinates, 70 eV/Å² on rigid motions.
+    """Positive-definite BFGS seed: exact curvature on internal coordinates, 70 eV/Å² on rigid
+    motions.
 
     Away from a minimum the exact Hessian has negative or near-zero eigenvalues (rotations,
     soft torsions); BFGS would divide by them, so they are replaced by their magnitudes.
@@ -62,8 +66,11 @@ def optimize_with_hessian(atoms, calculator, fmax: float, steps: int):
     converged = bool(opt.run(fmax=fmax, steps=min(steps, SEEDED_STEPS)))
     nsteps = int(opt.nsteps)
     if not converged and steps > nsteps:
-        log.info("%s: Hessian-seeded BFGS not converged in %d steps; continuing with BFGS",
-                 work.get_chemical_formula(), nsteps)
+        log.info(
+            "%s: Hessian-seeded BFGS not converged in %d steps; continuing with BFGS",
+            work.get_chemical_formula(),
+            nsteps,
+        )
         plain = BFGS(work, logfile=None)
         converged = bool(plain.run(fmax=fmax, steps=steps - nsteps))
         nsteps += int(plain.nsteps)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import units
+from scipy import fft
+
 from mace4ir.errors import Mace4irError
 from mace4ir.units import DA2_AMU_TO_KM_MOL
-from scipy import fft
 
 C_CM_PER_FS = 2.99792458e-5  # speed of light in cm/fs
 HC_OVER_K_CM_K = 1.438776877  # second radiation constant hc/k_B in cm·K
@@ -38,8 +39,13 @@ class SpectrumResult:
 
     def to_csv(self, path) -> None:
         header = "wavenumber_cm1,intensity_km_mol_per_cm1,std_over_replicas"
-        np.savetxt(path, np.column_stack([self.wavenumbers_cm1, self.intensity, self.std]),
-                   delimiter=",", header=header, comments="")
+        np.savetxt(
+            path,
+            np.column_stack([self.wavenumbers_cm1, self.intensity, self.std]),
+            delimiter=",",
+            header=header,
+            comments="",
+        )
 
 
 def dipole_derivative(dipoles: np.ndarray, timestep_fs: float) -> np.ndarray:
@@ -48,7 +54,8 @@ def dipole_derivative(dipoles: np.ndarray, timestep_fs: float) -> np.ndarray:
 
 
 def autocorrelation(signal: np.ndarray, max_lag: int) -> np.ndarray:
-    """Unbiased autocorrelation Σ_t x(t)·x(t+τ)/(T-τ) for τ = 0..max_lag, summed over the 3 components."""
+    """Unbiased autocorrelation Σ_t x(t)·x(t+τ)/(T-τ) for τ = 0..max_lag, summed over the 3
+    components."""
     n = signal.shape[0]
     size = fft.next_fast_len(2 * n)
     spec = fft.rfft(signal, n=size, axis=0)
@@ -72,7 +79,9 @@ def symmetric_transform(acf: np.ndarray, timestep_fs: float, zero_pad: int = 4):
     return fft.rfftfreq(size, d=timestep_fs), spectrum
 
 
-def quantum_correction_factor(wavenumbers_cm1: np.ndarray, temperature_K: float, kind: str) -> np.ndarray:
+def quantum_correction_factor(
+    wavenumbers_cm1: np.ndarray, temperature_K: float, kind: str
+) -> np.ndarray:
     """Factor multiplying the classical line shape (βħω = hcν̃/kT)."""
     x = HC_OVER_K_CM_K * np.asarray(wavenumbers_cm1, dtype=np.float64) / temperature_K
     if kind == "harmonic":
@@ -82,7 +91,9 @@ def quantum_correction_factor(wavenumbers_cm1: np.ndarray, temperature_K: float,
         return 2.0 / (1.0 + np.exp(-x))
     if kind == "schofield":
         return np.exp(0.5 * x)
-    raise Mace4irError(f"unknown quantum correction {kind!r}; choose one of {QUANTUM_CORRECTIONS} or None")
+    raise Mace4irError(
+        f"unknown quantum correction {kind!r}; choose one of {QUANTUM_CORRECTIONS} or None"
+    )
 
 
 def _single_spectrum(series, timestep_fs, max_lag, window, zero_pad, is_derivative):
@@ -99,15 +110,27 @@ def _single_spectrum(series, timestep_fs, max_lag, window, zero_pad, is_derivati
     return freq / C_CM_PER_FS, spec
 
 
-def replica_spectra(dipoles, timestep_fs: float, max_corr_fs: float = 1000.0, temperature_K: float = 300.0,
-                    is_derivative: bool = False, window: str = "hann", zero_pad: int = 4,
-                    quantum_correction: str | None = None, max_wavenumber: float | None = 4500.0) -> SpectrumResult:
-    """Spectra of (T, 3) or (R, T, 3) dipole series (e·Å; or dμ/dt in e·Å/fs if ``is_derivative``)."""
+def replica_spectra(
+    dipoles,
+    timestep_fs: float,
+    max_corr_fs: float = 1000.0,
+    temperature_K: float = 300.0,
+    is_derivative: bool = False,
+    window: str = "hann",
+    zero_pad: int = 4,
+    quantum_correction: str | None = None,
+    max_wavenumber: float | None = 4500.0,
+) -> SpectrumResult:
+    """Spectra of (T, 3) or (R, T, 3) dipole series (e·Å; or dμ/dt in e·Å/fs if
+    ``is_derivative``)."""
     data = np.asarray(dipoles, dtype=np.float64)
     if data.ndim == 2:
         data = data[None]
     if data.ndim != 3 or data.shape[-1] != 3 or data.shape[1] < 4:
-        raise Mace4irError(f"dipole series must have shape (steps, 3) or (replicas, steps, 3) with >= 4 steps, got {np.shape(dipoles)}")
+        raise Mace4irError(
+            f"dipole series must have shape (steps, 3) or (replicas, steps, 3) with >= 4 steps, "
+            f"got {np.shape(dipoles)}"
+        )
     if window not in WINDOWS:
         raise Mace4irError(f"unknown window {window!r}; choose one of {WINDOWS}")
     max_lag = int(min(round(max_corr_fs / timestep_fs), data.shape[1] - 1))
@@ -119,7 +142,9 @@ def replica_spectra(dipoles, timestep_fs: float, max_corr_fs: float = 1000.0, te
     scale = 2.0 * C_CM_PER_FS * DA2_AMU_TO_KM_MOL / (units.Debye**2 * kT * units.fs**2)
     spectra = np.array(spectra) * scale
     if quantum_correction:
-        spectra = spectra * quantum_correction_factor(wn, temperature_K, quantum_correction)[None, :]
+        spectra = (
+            spectra * quantum_correction_factor(wn, temperature_K, quantum_correction)[None, :]
+        )
     if max_wavenumber is not None:
         keep = wn <= max_wavenumber
         wn, spectra = wn[keep], spectra[:, keep]
@@ -127,6 +152,7 @@ def replica_spectra(dipoles, timestep_fs: float, max_corr_fs: float = 1000.0, te
 
 
 def ir_spectrum_from_dipoles(dipoles, timestep_fs: float, max_corr_fs: float = 1000.0, **kwargs):
-    """(wavenumbers cm^-1, intensity km/mol per cm^-1) averaged over replicas; see :func:`replica_spectra`."""
+    """(wavenumbers cm^-1, intensity km/mol per cm^-1) averaged over replicas; see
+    :func:`replica_spectra`."""
     res = replica_spectra(dipoles, timestep_fs, max_corr_fs, **kwargs)
     return res.wavenumbers_cm1, res.intensity

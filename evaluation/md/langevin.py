@@ -29,12 +29,20 @@ class LangevinState:
 
 
 class BAOAB:
-    def __init__(self, masses: torch.Tensor, timestep_fs: float, temperature_K: float, friction_fs_inv: float,
-                 generator: torch.Generator):
+    def __init__(
+        self,
+        masses: torch.Tensor,
+        timestep_fs: float,
+        temperature_K: float,
+        friction_fs_inv: float,
+        generator: torch.Generator,
+    ):
         self.dt = float(timestep_fs)
         self.inv_m = (1.0 / masses)[:, None]
         self.set_friction(friction_fs_inv)
-        self.sigma = torch.sqrt(units.kB * temperature_K * self.inv_m) * VEL  # thermal velocity, Å/fs
+        self.sigma = (
+            torch.sqrt(units.kB * temperature_K * self.inv_m) * VEL
+        )  # thermal velocity, Å/fs
         self.generator = generator
 
     def set_friction(self, friction_fs_inv: float) -> None:
@@ -43,7 +51,8 @@ class BAOAB:
         self.c2 = math.sqrt(1.0 - self.c1**2)
 
     def maxwell_boltzmann(self, batch: torch.Tensor, n_mol: int) -> torch.Tensor:
-        """Random velocities at the target temperature with each molecule's centre-of-mass motion removed."""
+        """Random velocities at the target temperature with each molecule's centre-of-mass motion
+        removed."""
         v = self.sigma * self._noise(self.sigma.shape[0])
         m = 1.0 / self.inv_m
         p_com = torch.zeros((n_mol, 3), dtype=v.dtype, device=v.device).index_add_(0, batch, m * v)
@@ -51,8 +60,9 @@ class BAOAB:
         return v - (p_com / m_tot)[batch]
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn((n, 3), generator=self.generator, dtype=torch.float64,
-                           device=self.generator.device)
+        return torch.randn(
+            (n, 3), generator=self.generator, dtype=torch.float64, device=self.generator.device
+        )
 
     def step(self, state: LangevinState, force_fn) -> LangevinState:
         dt = self.dt

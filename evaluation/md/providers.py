@@ -29,7 +29,8 @@ class MaceProvider:
         return self.engine.energy_forces(self._graph_for(positions), positions)
 
     def dipoles(self, positions: torch.Tensor, velocities: torch.Tensor | None = None):
-        """(μ (n_mol, 3), dμ/dt (n_mol, 3) by the APT route or None when no velocities are given)."""
+        """(μ (n_mol, 3), dμ/dt (n_mol, 3) by the APT route or None when no velocities are
+        given)."""
         graph = self._graph_for(positions)
         if velocities is None:
             return self.engine.dipoles_detached(graph, positions), None
@@ -56,14 +57,18 @@ class ASEProvider:
     def forces(self, positions):
         self._set(positions)
         energies = torch.tensor([a.get_potential_energy() for a in self.atoms], dtype=torch.float64)
-        forces = torch.as_tensor(np.concatenate([a.get_forces() for a in self.atoms]), dtype=torch.float64)
+        forces = torch.as_tensor(
+            np.concatenate([a.get_forces() for a in self.atoms]), dtype=torch.float64
+        )
         return energies.to(self.device), forces.to(self.device)
 
     def dipoles(self, positions, velocities=None):
         if velocities is not None:
             raise NotImplementedError("the APT route needs autograd dipoles (a MaceIRCalculator)")
         self._set(positions)
-        mu = torch.as_tensor(np.array([a.get_dipole_moment() for a in self.atoms]), dtype=torch.float64)
+        mu = torch.as_tensor(
+            np.array([a.get_dipole_moment() for a in self.atoms]), dtype=torch.float64
+        )
         return mu.to(self.device), None
 
 
@@ -93,9 +98,11 @@ class HarmonicProvider:
         if len(result.imaginary_cm1):
             from mace4ir.errors import Mace4irError
 
-            raise Mace4irError(f"{result.atoms.get_chemical_formula()}: the harmonic model has imaginary modes "
-                               f"({', '.join(f'{v:.1f}i' for v in result.imaginary_cm1)} cm^-1); its dynamics "
-                               "would run away. Optimise to a true minimum first")
+            raise Mace4irError(
+                f"{result.atoms.get_chemical_formula()}: the harmonic model has imaginary modes "
+                f"({', '.join(f'{v:.1f}i' for v in result.imaginary_cm1)} cm^-1); its dynamics "
+                "would run away. Optimise to a true minimum first"
+            )
         atoms = result.atoms
         masses, pos = atoms.get_masses(), atoms.get_positions()
         hessian = project_hessian(result.hessian, masses, pos)
@@ -104,9 +111,19 @@ class HarmonicProvider:
     def bind(self, replicas, device) -> HarmonicProvider:
         n = len(self.x0)
         if any(len(a) != n for a in replicas):
-            raise ValueError("HarmonicProvider: every replica must be the molecule it was built for")
-        t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)
-        self._x0, self._h, self._d, self._mu0 = t(self.x0), t(self.hessian), t(self.dmu_dx), t(self.mu0)
+            raise ValueError(
+                "HarmonicProvider: every replica must be the molecule it was built for"
+            )
+
+        def t(a):
+            return torch.as_tensor(a, dtype=torch.float64, device=device)
+
+        self._x0, self._h, self._d, self._mu0 = (
+            t(self.x0),
+            t(self.hessian),
+            t(self.dmu_dx),
+            t(self.mu0),
+        )
         self._n_rep = len(replicas)
         return self
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from ase import units
+
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation.md.autocorrelation import SpectrumResult, replica_spectra
 from mace4ir.evaluation.md.langevin import BAOAB, LangevinState
@@ -35,7 +36,9 @@ class MDOptions:
     thermalization_ps: float = 5.0
     production_ps: float = 50.0
     friction_fs_inv: float = 0.01 * ASE_FRICTION_TO_FS_INV
-    thermalization_friction_fs_inv: float | None = None  # stronger coupling while thermalising (None: same)
+    thermalization_friction_fs_inv: float | None = (
+        None  # stronger coupling while thermalising (None: same)
+    )
     replicas: int = 1
     seed: int = 0
     dipole_route: str = "fd"  # "fd": dμ/dt from μ(t) by central differences; "apt": Σ P_i·v_i
@@ -52,8 +55,13 @@ class MDOptions:
             if getattr(self, name) <= 0:
                 raise Mace4irError(f"MD option {name} must be positive, got {getattr(self, name)}")
         if self.production_ps <= 0 or self.thermalization_ps < 0 or self.friction_fs_inv < 0:
-            raise Mace4irError("MD options: production_ps must be > 0, thermalization_ps and friction >= 0")
-        if self.thermalization_friction_fs_inv is not None and self.thermalization_friction_fs_inv < 0:
+            raise Mace4irError(
+                "MD options: production_ps must be > 0, thermalization_ps and friction >= 0"
+            )
+        if (
+            self.thermalization_friction_fs_inv is not None
+            and self.thermalization_friction_fs_inv < 0
+        ):
             raise Mace4irError("MD options: thermalization_friction_fs_inv must be >= 0 (fs^-1)")
 
     @property
@@ -75,8 +83,11 @@ class MDResult:
     info: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"options": asdict(self.options), **self.info,
-                "molecules": [a.get_chemical_formula() for a in self.molecules]}
+        return {
+            "options": asdict(self.options),
+            **self.info,
+            "molecules": [a.get_chemical_formula() for a in self.molecules],
+        }
 
 
 def _provider(calculator, replicas_atoms, device):
@@ -88,30 +99,46 @@ def _provider(calculator, replicas_atoms, device):
         return MaceProvider(calculator, replicas_atoms)
     if hasattr(calculator, "bind"):  # a provider factory such as HarmonicProvider
         return calculator.bind(replicas_atoms, device)
-    factory = calculator if callable(calculator) and not hasattr(calculator, "get_property") else None
+    factory = (
+        calculator if callable(calculator) and not hasattr(calculator, "get_property") else None
+    )
     if factory is None:
-        raise Mace4irError("md_ir needs a MaceIRCalculator or a zero-argument factory of ASE calculators "
-                           "(one calculator per replica), e.g. mace4ir.evaluation.xtb_calculator")
+        raise Mace4irError(
+            "md_ir needs a MaceIRCalculator or a zero-argument factory of ASE calculators "
+            "(one calculator per replica), e.g. mace4ir.evaluation.xtb_calculator"
+        )
     return ASEProvider(factory, replicas_atoms, device)
 
 
-def md_ir(molecules, calculator, options: MDOptions | None = None, out=None, device=None,
-          progress: bool = True, **overrides) -> MDResult:
+def md_ir(
+    molecules,
+    calculator,
+    options: MDOptions | None = None,
+    out=None,
+    device=None,
+    progress: bool = True,
+    **overrides,
+) -> MDResult:
     """Batched Langevin MD of ``replicas`` copies of each molecule and their IR spectra.
 
     ``calculator``: a MaceIRCalculator (all replicas in one graph), a zero-argument
     factory returning ASE calculators (e.g. ``xtb_calculator``), or a provider
-    with ``bind(replicas, device)`` such as :class:`.providers.HarmonicProvider`. ``out``: a folder for
+    with ``bind(replicas, device)`` such as :class:`.providers.HarmonicProvider`. ``out``: a folder
+    for
     trajectories, dipole chunks and checkpoints; a rerun with the same folder resumes.
     """
     unknown = sorted(set(overrides) - set(MDOptions.__dataclass_fields__))
     if unknown:
-        raise Mace4irError(f"md_ir: unknown MD options {unknown}; known: {sorted(MDOptions.__dataclass_fields__)}")
+        raise Mace4irError(
+            f"md_ir: unknown MD options {unknown}; known: {sorted(MDOptions.__dataclass_fields__)}"
+        )
     opts = MDOptions(**{**asdict(options or MDOptions()), **overrides})
     opts.validate()
     mols = [molecules] if hasattr(molecules, "positions") else list(molecules)
     replicas = [m.copy() for m in mols for _ in range(opts.replicas)]
-    device = torch.device(device or (calculator.engine.device if hasattr(calculator, "engine") else "cpu"))
+    device = torch.device(
+        device or (calculator.engine.device if hasattr(calculator, "engine") else "cpu")
+    )
     provider = _provider(calculator, replicas, device)
     store = MDStore(out, replicas, opts) if out is not None else None
     sim = _Simulation(replicas, provider, opts, device, store)
@@ -128,9 +155,20 @@ def _finish(mols, sim, opts, store) -> MDResult:
     spectra = []
     for m in range(n_mol):
         series, is_deriv = (dmu[m], True) if dmu is not None else (mu[m], False)
-        spectra.append(replica_spectra(series, opts.timestep_fs, opts.max_corr_fs, opts.temperature_K,
-                                       is_derivative=is_deriv, quantum_correction=opts.quantum_correction))
-    info = {"neighbour_list_rebuilds": sim.provider.rebuilds, "mean_temperature_K": sim.mean_temperature()}
+        spectra.append(
+            replica_spectra(
+                series,
+                opts.timestep_fs,
+                opts.max_corr_fs,
+                opts.temperature_K,
+                is_derivative=is_deriv,
+                quantum_correction=opts.quantum_correction,
+            )
+        )
+    info = {
+        "neighbour_list_rebuilds": sim.provider.rebuilds,
+        "mean_temperature_K": sim.mean_temperature(),
+    }
     result = MDResult(mols, spectra, mu, dmu, opts, info)
     if store is not None:
         store.write_results(result)
@@ -144,11 +182,17 @@ class _Simulation:
         self.provider, self.opts, self.store = provider, opts, store
         self.replicas = replicas
         self.ptr = np.concatenate([[0], np.cumsum([len(a) for a in replicas])])
-        masses = torch.as_tensor(np.concatenate([a.get_masses() for a in replicas]), dtype=torch.float64, device=device)
-        self.batch = torch.as_tensor(np.repeat(np.arange(len(replicas)), np.diff(self.ptr)), device=device)
+        masses = torch.as_tensor(
+            np.concatenate([a.get_masses() for a in replicas]), dtype=torch.float64, device=device
+        )
+        self.batch = torch.as_tensor(
+            np.repeat(np.arange(len(replicas)), np.diff(self.ptr)), device=device
+        )
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(opts.seed))
-        self.integrator = BAOAB(masses, opts.timestep_fs, opts.temperature_K, opts.friction_fs_inv, self.generator)
+        self.integrator = BAOAB(
+            masses, opts.timestep_fs, opts.temperature_K, opts.friction_fs_inv, self.generator
+        )
         self.masses = masses
         self.mu_chunks, self.dmu_chunks, self.temp_chunks = [], [], []
         self.state = self._restore() if store is not None else None
@@ -156,8 +200,11 @@ class _Simulation:
             self.state = self._initial_state(device)
 
     def _initial_state(self, device) -> LangevinState:
-        pos = torch.as_tensor(np.concatenate([a.get_positions() for a in self.replicas]), dtype=torch.float64,
-                              device=device)
+        pos = torch.as_tensor(
+            np.concatenate([a.get_positions() for a in self.replicas]),
+            dtype=torch.float64,
+            device=device,
+        )
         vel = self.integrator.maxwell_boltzmann(self.batch, len(self.replicas))
         energies, forces = self.provider.forces(pos)
         return LangevinState(pos, vel, forces, energies, 0)
@@ -174,10 +221,18 @@ class _Simulation:
         from tqdm.auto import tqdm
 
         total = self.opts.n_therm + self.opts.n_prod
-        bar = tqdm(total=total, initial=self.state.step, unit="step", disable=not progress,
-                   desc=f"MD x{len(self.replicas)} replicas")
+        bar = tqdm(
+            total=total,
+            initial=self.state.step,
+            unit="step",
+            disable=not progress,
+            desc=f"MD x{len(self.replicas)} replicas",
+        )
         while self.state.step < total:
-            n = min(self.opts.chunk_steps - self.state.step % self.opts.chunk_steps, total - self.state.step)
+            n = min(
+                self.opts.chunk_steps - self.state.step % self.opts.chunk_steps,
+                total - self.state.step,
+            )
             self._run_chunk(n)
             bar.update(n)
         bar.close()
@@ -191,7 +246,9 @@ class _Simulation:
             self.state = self.integrator.step(self.state, self.provider.forces)
             production = self.state.step > self.opts.n_therm
             if production:
-                m, d = self.provider.dipoles(self.state.positions, self.state.velocities if apt else None)
+                m, d = self.provider.dipoles(
+                    self.state.positions, self.state.velocities if apt else None
+                )
                 mu.append(m.cpu().numpy())
                 temps.append(self.temperature())
                 if apt:
@@ -206,18 +263,28 @@ class _Simulation:
         self.dmu_chunks.append(dmu_arr)
         self.temp_chunks.append(temp_arr)
         if self.store is not None:
-            self.store.save_chunk(start, self.state, self.generator, mu_arr, dmu_arr, temp_arr, frames)
+            self.store.save_chunk(
+                start, self.state, self.generator, mu_arr, dmu_arr, temp_arr, frames
+            )
 
     def _set_friction(self) -> None:
         therm = self.opts.thermalization_friction_fs_inv
-        gamma = therm if (therm is not None and self.state.step < self.opts.n_therm) else self.opts.friction_fs_inv
+        gamma = (
+            therm
+            if (therm is not None and self.state.step < self.opts.n_therm)
+            else self.opts.friction_fs_inv
+        )
         if gamma != self.integrator.friction:
             self.integrator.set_friction(gamma)
 
     def _frame(self, mu: np.ndarray) -> dict:
-        return {"step": self.state.step, "positions": self.state.positions.cpu().numpy(),
-                "velocities": self.state.velocities.cpu().numpy(), "energies": self.state.energies.cpu().numpy(),
-                "dipoles": mu}
+        return {
+            "step": self.state.step,
+            "positions": self.state.positions.cpu().numpy(),
+            "velocities": self.state.velocities.cpu().numpy(),
+            "energies": self.state.energies.cpu().numpy(),
+            "dipoles": mu,
+        }
 
     def temperature(self) -> float:
         ke = 0.5 * (self.masses[:, None] * self.state.velocities**2).sum() / units.fs**2  # eV
@@ -244,6 +311,7 @@ def load_md_config(name_or_path: str = "md") -> MDOptions:
     known = set(MDOptions.__dataclass_fields__)
     unknown = sorted(set(cfg) - known)
     if unknown:
-        raise Mace4irError(f"MD config {name_or_path}: unknown keys {unknown}; known: {sorted(known)}")
+        raise Mace4irError(
+            f"MD config {name_or_path}: unknown keys {unknown}; known: {sorted(known)}"
+        )
     return MDOptions(**cfg)
-

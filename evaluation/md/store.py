@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase import Atoms, units
+
 from mace4ir.errors import Mace4irError
 
 CHECKPOINT = "checkpoint.pt"
@@ -48,8 +49,11 @@ def _run_identity(replicas, opts) -> dict:
         digest.update(np.round(a.get_positions(), 8).tobytes())
     opts_d = asdict(opts)
     opts_d.pop("chunk_steps", None)  # checkpoint spacing may change between runs
-    return {"options": opts_d, "structures_sha256": digest.hexdigest(),
-            "formulas": [a.get_chemical_formula() for a in replicas]}
+    return {
+        "options": opts_d,
+        "structures_sha256": digest.hexdigest(),
+        "formulas": [a.get_chemical_formula() for a in replicas],
+    }
 
 
 class MDStore:
@@ -66,8 +70,10 @@ class MDStore:
         if path.exists():
             saved = json.loads(path.read_text())
             if saved != json.loads(json.dumps(identity)):
-                raise Mace4irError(f"{self.root}: holds an MD run with different molecules or options; "
-                                   "use another --out folder or delete this one to start over")
+                raise Mace4irError(
+                    f"{self.root}: holds an MD run with different molecules or options; "
+                    "use another --out folder or delete this one to start over"
+                )
         else:
             _atomic_write(path, lambda fh: fh.write(json.dumps(identity, indent=2).encode()))
 
@@ -86,9 +92,14 @@ class MDStore:
             with open(self.traj_path(i), "a") as fh:
                 for fr in frames:
                     atoms = Atoms(ref.numbers, fr["positions"][ptr[i] : ptr[i + 1]])
-                    atoms.set_velocities(fr["velocities"][ptr[i] : ptr[i + 1]] / units.fs)  # ASE units
-                    atoms.info.update(step=fr["step"], time_fs=fr["step"] * self.opts.timestep_fs,
-                                      energy_eV=float(fr["energies"][i]))
+                    atoms.set_velocities(
+                        fr["velocities"][ptr[i] : ptr[i + 1]] / units.fs
+                    )  # ASE units
+                    atoms.info.update(
+                        step=fr["step"],
+                        time_fs=fr["step"] * self.opts.timestep_fs,
+                        energy_eV=float(fr["energies"][i]),
+                    )
                     if fr["dipoles"] is not None:
                         atoms.info["dipole_eA"] = np.asarray(fr["dipoles"][i], dtype=np.float64)
                     write(fh, atoms, format="extxyz")
@@ -96,8 +107,10 @@ class MDStore:
                 os.fsync(fh.fileno())
 
     def _traj_sizes(self) -> list[int]:
-        return [self.traj_path(i).stat().st_size if self.traj_path(i).exists() else 0
-                for i in range(len(self.replicas))]
+        return [
+            self.traj_path(i).stat().st_size if self.traj_path(i).exists() else 0
+            for i in range(len(self.replicas))
+        ]
 
     # ---- chunks and checkpoints -------------------------------------------------------
     def save_chunk(self, start, state, generator, mu, dmu, temps, frames) -> None:
@@ -105,10 +118,18 @@ class MDStore:
         arrays = {"mu": mu, "temperatures": temps}
         if dmu is not None:
             arrays["dmu_dt"] = dmu
-        _atomic_write(self.root / "chunks" / f"chunk_{start:09d}.npz", lambda fh: np.savez(fh, **arrays))
-        ckpt = {"step": state.step, "positions": state.positions.cpu(), "velocities": state.velocities.cpu(),
-                "forces": state.forces.cpu(), "energies": state.energies.cpu(),
-                "rng_state": generator.get_state(), "traj_sizes": self._traj_sizes()}
+        _atomic_write(
+            self.root / "chunks" / f"chunk_{start:09d}.npz", lambda fh: np.savez(fh, **arrays)
+        )
+        ckpt = {
+            "step": state.step,
+            "positions": state.positions.cpu(),
+            "velocities": state.velocities.cpu(),
+            "forces": state.forces.cpu(),
+            "energies": state.energies.cpu(),
+            "rng_state": generator.get_state(),
+            "traj_sizes": self._traj_sizes(),
+        }
         _atomic_write(self.root / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
 
     def load_checkpoint(self, generator):
@@ -122,12 +143,19 @@ class MDStore:
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 (a damaged file: say which)
-            raise Mace4irError(f"{path}: unreadable MD checkpoint ({exc}); delete the folder to start over") from None
+            raise Mace4irError(
+                f"{path}: unreadable MD checkpoint ({exc}); delete the folder to start over"
+            ) from None
         generator.set_state(ckpt["rng_state"])
         self._truncate(ckpt["traj_sizes"])
         dev = generator.device
-        state = LangevinState(ckpt["positions"].to(dev), ckpt["velocities"].to(dev), ckpt["forces"].to(dev),
-                              ckpt["energies"].to(dev), int(ckpt["step"]))
+        state = LangevinState(
+            ckpt["positions"].to(dev),
+            ckpt["velocities"].to(dev),
+            ckpt["forces"].to(dev),
+            ckpt["energies"].to(dev),
+            int(ckpt["step"]),
+        )
         mu, dmu, temps = self._load_chunks(state.step)
         return state, mu, dmu, temps
 

@@ -8,17 +8,22 @@ km/mol per cm^-1 (same convention as the MD spectra of :mod:`.autocorrelation`).
 from __future__ import annotations
 
 import numpy as np
+
 from mace4ir.errors import Mace4irError
 
 DEFAULT_GRID = (400.0, 4000.0, 1.0)  # cm^-1: start, stop, step
 SHAPES = ("gaussian", "lorentzian")
 
 
-def wavenumber_grid(start: float = DEFAULT_GRID[0], stop: float = DEFAULT_GRID[1], step: float = DEFAULT_GRID[2]):
+def wavenumber_grid(
+    start: float = DEFAULT_GRID[0], stop: float = DEFAULT_GRID[1], step: float = DEFAULT_GRID[2]
+):
     return np.arange(start, stop + 0.5 * step, step)
 
 
-def broaden(frequencies, intensities, grid=None, fwhm: float = 20.0, shape: str = "gaussian") -> tuple:
+def broaden(
+    frequencies, intensities, grid=None, fwhm: float = 20.0, shape: str = "gaussian"
+) -> tuple:
     """(grid, spectrum): area-preserving Gaussian or Lorentzian lines of full width ``fwhm`` cm^-1.
 
     Imaginary modes (negative frequencies) are left out of the spectrum.

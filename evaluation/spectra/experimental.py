@@ -13,14 +13,21 @@ import logging
 from pathlib import Path
 
 import numpy as np
+
 from mace4ir.errors import DataFormatError, Mace4irError
 
 log = logging.getLogger(__name__)
 
 MIN_TRANSMITTANCE = 1e-4  # saturated bands are clipped here (absorbance 4)
-_X_TO_CM1 = {"1/cm": lambda x: x, "cm-1": lambda x: x, "cm^-1": lambda x: x,
-             "micrometers": lambda x: 1e4 / x, "um": lambda x: 1e4 / x, "nanometers": lambda x: 1e7 / x,
-             "nm": lambda x: 1e7 / x}
+_X_TO_CM1 = {
+    "1/cm": lambda x: x,
+    "cm-1": lambda x: x,
+    "cm^-1": lambda x: x,
+    "micrometers": lambda x: 1e4 / x,
+    "um": lambda x: 1e4 / x,
+    "nanometers": lambda x: 1e7 / x,
+    "nm": lambda x: 1e7 / x,
+}
 
 
 def _y_to_absorbance(y: np.ndarray, yunits: str, path) -> np.ndarray:
@@ -31,11 +38,14 @@ def _y_to_absorbance(y: np.ndarray, yunits: str, path) -> np.ndarray:
         return -np.log10(np.clip(y, MIN_TRANSMITTANCE, None))
     if "absorbance" in u or "base 10" in u:
         return y
-    raise DataFormatError(f"{path}: unsupported YUNITS {yunits!r} (expected TRANSMITTANCE or ABSORBANCE)")
+    raise DataFormatError(
+        f"{path}: unsupported YUNITS {yunits!r} (expected TRANSMITTANCE or ABSORBANCE)"
+    )
 
 
 def read_jcamp(path, return_metadata: bool = False):
-    """(wavenumbers cm^-1 ascending, absorbance) of an IR JCAMP-DX file; optionally the header dict too."""
+    """(wavenumbers cm^-1 ascending, absorbance) of an IR JCAMP-DX file; optionally the header dict
+    too."""
     import jcamp
 
     path = Path(path)
@@ -77,7 +87,9 @@ def baseline_correct(x, y, method: str = "rubberband"):
 
     hull = ConvexHull(np.column_stack([x, y]))
     vertices = np.roll(hull.vertices, -hull.vertices.argmin())
-    lower = vertices[: vertices.argmax() + 1]  # counter-clockwise from min x to max x: the lower hull
+    lower = vertices[
+        : vertices.argmax() + 1
+    ]  # counter-clockwise from min x to max x: the lower hull
     return y - np.interp(x, x[lower], y[lower])
 
 
@@ -98,7 +110,9 @@ def normalize(y, mode: str = "max", x=None):
     return y / scale if scale > 0 else y
 
 
-def experimental_spectrum(path, grid, baseline: str | None = "rubberband", norm: str | None = "max"):
+def experimental_spectrum(
+    path, grid, baseline: str | None = "rubberband", norm: str | None = "max"
+):
     """A JCAMP spectrum made comparable: absorbance, baseline-corrected, on ``grid``, normalised."""
     x, y = read_jcamp(path)
     if baseline:

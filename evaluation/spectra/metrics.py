@@ -12,10 +12,11 @@ frequency difference) and reports frequency and intensity MAE.
 from __future__ import annotations
 
 import numpy as np
-from mace4ir.errors import Mace4irError
 from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
+
+from mace4ir.errors import Mace4irError
 
 EPS = 1e-12
 
@@ -23,7 +24,9 @@ EPS = 1e-12
 def _pair(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
-        raise Mace4irError(f"spectra must be 1-D arrays on the same grid, got shapes {a.shape} and {b.shape}")
+        raise Mace4irError(
+            f"spectra must be 1-D arrays on the same grid, got shapes {a.shape} and {b.shape}"
+        )
     return a, b
 
 
@@ -65,7 +68,9 @@ def sis(a, b, grid=None, sigma_cm1: float = 5.0) -> float:
 def wasserstein(a, b, grid) -> float:
     """Earth mover's distance (cm^-1) between the spectra as distributions over the grid."""
     a, b = _pair(a, b)
-    return float(stats.wasserstein_distance(grid, grid, np.clip(a, 0, None) + EPS, np.clip(b, 0, None) + EPS))
+    return float(
+        stats.wasserstein_distance(grid, grid, np.clip(a, 0, None) + EPS, np.clip(b, 0, None) + EPS)
+    )
 
 
 def mimyria(a, b) -> float:
@@ -96,7 +101,9 @@ def mode_mae(freq_pred, int_pred, freq_ref, int_ref) -> dict:
     fp, ip = np.asarray(freq_pred, float), np.asarray(int_pred, float)
     fr, ir = np.asarray(freq_ref, float), np.asarray(int_ref, float)
     if fp.shape != ip.shape or fr.shape != ir.shape:
-        raise Mace4irError("mode_mae: each frequency list needs an intensity list of the same length")
+        raise Mace4irError(
+            "mode_mae: each frequency list needs an intensity list of the same length"
+        )
     if len(fp) == 0 or len(fr) == 0:
         raise Mace4irError("mode_mae: empty mode list")
     rows, cols = linear_sum_assignment(np.abs(fp[:, None] - fr[None, :]))

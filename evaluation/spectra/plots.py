@@ -17,7 +17,9 @@ def _axes(ax, title):
     ax.legend(frameon=False, loc="upper left")
 
 
-def overlay(path, grid, curves: list[dict], title: str = "", sticks: list[dict] | None = None) -> Path:
+def overlay(
+    path, grid, curves: list[dict], title: str = "", sticks: list[dict] | None = None
+) -> Path:
     """Write an overlay PNG.
 
     curves: [{"y": array, "label": str, "std": array|None}] on ``grid``, each scaled to unit max
@@ -33,16 +35,25 @@ def overlay(path, grid, curves: list[dict], title: str = "", sticks: list[dict] 
     for i, c in enumerate(curves):
         y = np.asarray(c["y"], float)
         scale = np.max(np.abs(y)) or 1.0
-        line, = ax.plot(grid, y / scale, lw=1.2, label=c.get("label", f"spectrum {i}"))
+        (line,) = ax.plot(grid, y / scale, lw=1.2, label=c.get("label", f"spectrum {i}"))
         if c.get("std") is not None:
             s = np.asarray(c["std"], float) / scale
-            ax.fill_between(grid, y / scale - s, y / scale + s, color=line.get_color(), alpha=0.25, lw=0)
+            ax.fill_between(
+                grid, y / scale - s, y / scale + s, color=line.get_color(), alpha=0.25, lw=0
+            )
     for s in sticks or []:
         f, inten = np.asarray(s["freq"], float), np.asarray(s["intensity"], float)
         keep = f > 0
         top = inten[keep].max() if keep.any() and inten[keep].max() > 0 else 1.0
-        ax.vlines(f[keep], 0, inten[keep] / top, lw=0.8, alpha=0.7, label=s.get("label", "modes"),
-                  colors=s.get("color", "k"))
+        ax.vlines(
+            f[keep],
+            0,
+            inten[keep] / top,
+            lw=0.8,
+            alpha=0.7,
+            label=s.get("label", "modes"),
+            colors=s.get("color", "k"),
+        )
     _axes(ax, title)
     fig.tight_layout()
     path = Path(path)

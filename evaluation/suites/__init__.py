@@ -1,1 +1,2 @@
-"""Scripted benchmark suites (NIST, tmQM, GeckoQ sets): files, structures, runs, comparisons, reports."""
+"""Scripted benchmark suites (NIST, tmQM, GeckoQ sets): files, structures, runs, comparisons,
+reports."""

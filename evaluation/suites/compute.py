@@ -34,10 +34,15 @@ def check_settings(kind: str, settings: dict[str, dict]) -> None:
     for block, names in known.items():
         unknown = sorted(set(settings.get(block) or {}) - names)
         if unknown:
-            raise ConfigError(f"unknown {block} option(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+            raise ConfigError(
+                f"unknown {block} option(s) {', '.join(unknown)} (known: "
+                f"{', '.join(sorted(names))})"
+            )
 
 
-def compute_molecule(atoms, calculator, kind: str, settings: dict[str, dict], workdir=None) -> dict[str, Any]:
+def compute_molecule(
+    atoms, calculator, kind: str, settings: dict[str, dict], workdir=None
+) -> dict[str, Any]:
     """{"harmonic": {...}, "md": {...}} for ``kind`` harmonic, md or both.
 
     ``workdir``: folder for this molecule's MD trajectories and checkpoints, so that a
@@ -67,9 +72,13 @@ def compute_md(atoms, calculator, options: dict, workdir=None) -> dict[str, Any]
         calculator = xtb_factory(**dict(calculator.parameters))
     result = md_ir(atoms.copy(), calculator, out=workdir, progress=False, **options)
     spectrum = result.spectra[0]
-    return {"wavenumbers_cm1": _plain(spectrum.wavenumbers_cm1), "intensity": _plain(spectrum.intensity),
-            "std": _plain(spectrum.std), "options": _plain(asdict(result.options)),
-            **{k: _plain(v) for k, v in result.info.items()}}
+    return {
+        "wavenumbers_cm1": _plain(spectrum.wavenumbers_cm1),
+        "intensity": _plain(spectrum.intensity),
+        "std": _plain(spectrum.std),
+        "options": _plain(asdict(result.options)),
+        **{k: _plain(v) for k, v in result.info.items()},
+    }
 
 
 def _plain(value):

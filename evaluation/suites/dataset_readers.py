@@ -76,7 +76,9 @@ def iter_tmqm_xyz(path: str | Path) -> Iterator[Atoms]:
             try:
                 natoms = int(line.split()[0])
             except ValueError:
-                raise DataFormatError(f"{path}:{start}: expected an atom count, got {line.strip()!r}") from None
+                raise DataFormatError(
+                    f"{path}:{start}: expected an atom count, got {line.strip()!r}"
+                ) from None
             comment = fh.readline()
             lineno += 1
             rows = [fh.readline() for _ in range(natoms)]
@@ -88,13 +90,17 @@ def _tmqm_block(path: Path, start: int, natoms: int, comment: str, rows: list[st
     meta = parse_tmqm_comment(comment)
     code = meta.get("CSD_code")
     if not code:
-        raise DataFormatError(f"{path}:{start + 1}: comment line has no CSD_code: {comment.strip()!r}")
+        raise DataFormatError(
+            f"{path}:{start + 1}: comment line has no CSD_code: {comment.strip()!r}"
+        )
     symbols, pos = [], []
     for k, row in enumerate(rows):
         parts = row.split()
         if len(parts) < 4:
-            raise DataFormatError(f"{path}: record {code}: atom line {k + 1} of {natoms} is "
-                                  f"malformed or missing: {row.strip()!r}")
+            raise DataFormatError(
+                f"{path}: record {code}: atom line {k + 1} of {natoms} is "
+                f"malformed or missing: {row.strip()!r}"
+            )
         symbols.append(parts[0])
         pos.append([float(x) for x in parts[1:4]])
     try:
@@ -103,8 +109,10 @@ def _tmqm_block(path: Path, start: int, natoms: int, comment: str, rows: list[st
         raise DataFormatError(f"{path}: record {code}: unknown element {exc}") from None
     stoich = meta.get("Stoichiometry")
     if stoich and atoms.get_chemical_formula(mode="hill") != stoich:
-        raise DataFormatError(f"{path}: record {code}: atoms give formula "
-                              f"{atoms.get_chemical_formula(mode='hill')} but Stoichiometry = {stoich}")
+        raise DataFormatError(
+            f"{path}: record {code}: atoms give formula "
+            f"{atoms.get_chemical_formula(mode='hill')} but Stoichiometry = {stoich}"
+        )
     atoms.info.update(meta)
     atoms.info["charge"] = int(float(meta.get("q", 0)))
     atoms.info["multiplicity"] = int(round(2 * float(meta.get("S", 0)))) + 1
@@ -204,8 +212,10 @@ class GeckoQ:
             self.id_column = next((c for c in GECKOQ_ID_COLUMNS if c in fields), None)
             self.smiles_column = next((c for c in GECKOQ_SMILES_COLUMNS if c in fields), None)
             if self.id_column is None:
-                raise DataFormatError(f"{self.table_path}: no id column (one of "
-                                      f"{', '.join(repr(c) for c in GECKOQ_ID_COLUMNS)}) in {fields}")
+                raise DataFormatError(
+                    f"{self.table_path}: no id column (one of "
+                    f"{', '.join(repr(c) for c in GECKOQ_ID_COLUMNS)}) in {fields}"
+                )
             return {row[self.id_column].strip(): row for row in reader}
 
     @property
@@ -215,14 +225,17 @@ class GeckoQ:
     def id_for_smiles(self, smiles: str) -> str:
         """The GeckoQ id whose SMILES is the same molecule (RDKit canonical forms compared)."""
         if not self.rows or self.smiles_column is None:
-            raise DatasetRecordMissing(f"GeckoQ: cannot look up SMILES {smiles!r}: no table with "
-                                       f"a SMILES column below {self.root}")
+            raise DatasetRecordMissing(
+                f"GeckoQ: cannot look up SMILES {smiles!r}: no table with "
+                f"a SMILES column below {self.root}"
+            )
         target = canonical_smiles(smiles)
         for rid, row in self.rows.items():
             if canonical_smiles(row[self.smiles_column], strict=False) == target:
                 return rid
-        raise DatasetRecordMissing(f"GeckoQ record with SMILES {smiles!r} not found "
-                                   f"(searched {self.table_path})")
+        raise DatasetRecordMissing(
+            f"GeckoQ record with SMILES {smiles!r} not found (searched {self.table_path})"
+        )
 
     def read(self, rid: str) -> Atoms:
         rid = str(rid)
@@ -238,8 +251,11 @@ class GeckoQ:
     def _xyz_index(self) -> dict[str, Path]:
         if self._xyz_by_id is None:
             files = self.folder.rglob("*") if self.folder.is_dir() else []
-            self._xyz_by_id = {p.name.split(".")[0]: p for p in files
-                               if p.name.endswith((".xyz", ".extxyz")) and p.is_file()}
+            self._xyz_by_id = {
+                p.name.split(".")[0]: p
+                for p in files
+                if p.name.endswith((".xyz", ".extxyz")) and p.is_file()
+            }
         return self._xyz_by_id
 
     def _read_from_multiframe(self, rid: str) -> Atoms:
@@ -251,15 +267,19 @@ class GeckoQ:
             except DatasetRecordMissing:
                 continue
         searched = [str(self.folder / f"**/{rid}.xyz")] + [str(p) for p in files]
-        raise DatasetRecordMissing(f"GeckoQ record {rid!r} not found (searched {', '.join(searched)})")
+        raise DatasetRecordMissing(
+            f"GeckoQ record {rid!r} not found (searched {', '.join(searched)})"
+        )
 
     def _check_against_table(self, rid: str, atoms: Atoms) -> None:
         row = self.rows.get(rid)
         if row and row.get("NumOfAtoms", "").strip():
             n = int(float(row["NumOfAtoms"]))
             if n != len(atoms):
-                raise DataFormatError(f"GeckoQ record {rid!r}: structure has {len(atoms)} atoms but "
-                                      f"{self.table_path} says NumOfAtoms = {n}")
+                raise DataFormatError(
+                    f"GeckoQ record {rid!r}: structure has {len(atoms)} atoms but "
+                    f"{self.table_path} says NumOfAtoms = {n}"
+                )
 
 
 def canonical_smiles(smiles: str, strict: bool = True) -> str | None:

@@ -1,10 +1,10 @@
 """Tables, figures and report.md of a benchmark output folder; merging chunk outputs.
 
-    OUT/tables/molecules.{csv,md}   one row per molecule x (prediction, reference)
-    OUT/tables/classes.{csv,md}     per class (and "all") means, as the paper's class table
-    OUT/plots/<id>.png              predicted vs reference spectra (paper Figs. 4-6 in form)
-    OUT/plots/overview.png          all molecules in one figure
-    OUT/report.md                   summary, tables, failures, figure links
+OUT/tables/molecules.{csv,md}   one row per molecule x (prediction, reference)
+OUT/tables/classes.{csv,md}     per class (and "all") means, as the paper's class table
+OUT/plots/<id>.png              predicted vs reference spectra (paper Figs. 4-6 in form)
+OUT/plots/overview.png          all molecules in one figure
+OUT/report.md                   summary, tables, failures, figure links
 """
 
 from __future__ import annotations
@@ -20,19 +20,40 @@ from typing import Any
 import numpy as np
 
 from mace4ir.errors import ConfigError
-from mace4ir.evaluation.suites.compare import (MODE_METRICS, REFERENCE_LABELS, SPECTRAL_METRICS, compare,
-                                              grid_from, predicted_spectra, reference_spectra)
+from mace4ir.evaluation.suites.compare import (
+    MODE_METRICS,
+    REFERENCE_LABELS,
+    SPECTRAL_METRICS,
+    compare,
+    grid_from,
+    predicted_spectra,
+    reference_spectra,
+)
 from mace4ir.evaluation.suites.store import ResultStore, check_same_setup, read_json
 
 log = logging.getLogger(__name__)
 
 METRICS = (*MODE_METRICS, *SPECTRAL_METRICS)
-MOLECULE_COLUMNS = ("id", "name", "class", "status", "prediction", "reference", "n_modes", *METRICS,
-                    "imaginary_modes", "converged", "elapsed_s", "note")
+MOLECULE_COLUMNS = (
+    "id",
+    "name",
+    "class",
+    "status",
+    "prediction",
+    "reference",
+    "n_modes",
+    *METRICS,
+    "imaginary_modes",
+    "converged",
+    "elapsed_s",
+    "note",
+)
 CLASS_COLUMNS = ("class", "prediction", "reference", "n", *METRICS)
 
 
-def write_report(out: str | Path, reference_dir: str | Path | None = None, plots: bool = True) -> Path:
+def write_report(
+    out: str | Path, reference_dir: str | Path | None = None, plots: bool = True
+) -> Path:
     """(Re)write tables, plots and report.md from the results in ``out``."""
     store = ResultStore(out)
     run = store.read_run() or {}
@@ -63,8 +84,13 @@ def _reference_result(ref_store: ResultStore | None, mol_id: str) -> dict | None
 
 def molecule_rows(res: dict, settings: dict, reference_run: dict | None) -> list[dict[str, Any]]:
     mol = res["molecule"]
-    base = {"id": res["id"], "name": mol["name"], "class": mol["class"], "status": res["status"],
-            "elapsed_s": res.get("elapsed_s")}
+    base = {
+        "id": res["id"],
+        "name": mol["name"],
+        "class": mol["class"],
+        "status": res["status"],
+        "elapsed_s": res.get("elapsed_s"),
+    }
     if res["status"] != "ok":
         return [{**base, "note": res.get("error", "")}]
     harm = res.get("harmonic") or {}
@@ -88,17 +114,26 @@ def class_table(rows: list[dict], classes: dict[str, str]) -> list[dict[str, Any
         groups[("all", row["prediction"], row["reference"])].append(row)
     order = {c: i for i, c in enumerate([*classes, "all"])}
     out = []
-    for (cls, pred, ref), members in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0])):
-        row: dict[str, Any] = {"class": classes.get(cls, cls), "prediction": pred, "reference": ref,
-                               "n": len(members)}
+    for (cls, pred, ref), members in sorted(
+        groups.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0])
+    ):
+        row: dict[str, Any] = {
+            "class": classes.get(cls, cls),
+            "prediction": pred,
+            "reference": ref,
+            "n": len(members),
+        }
         for m in METRICS:
-            vals = [r[m] for r in members if isinstance(r.get(m), (int, float)) and math.isfinite(r[m])]
+            vals = [
+                r[m] for r in members if isinstance(r.get(m), (int, float)) and math.isfinite(r[m])
+            ]
             row[m] = float(np.mean(vals)) if vals else None
         out.append(row)
     return out
 
 
 # ---------------------------------------------------------------------------- writers
+
 
 def write_csv(path: Path, columns, rows) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,31 +169,56 @@ def report_markdown(run, results, rows, class_rows, figures, reference_dir) -> s
     ok = [r for r in results if r["status"] == "ok"]
     failed = [r for r in results if r["status"] != "ok"]
     calc = run.get("calculator", {})
-    lines = [f"# Benchmark report: {run.get('suite', '?')}", "",
-             f"- suite file: `{run.get('suite_path', '?')}`",
-             f"- calculator: `{_describe(calc)}`",
-             f"- kind: {run.get('kind', '?')}",
-             f"- molecules: {len(results)} ({len(ok)} ok, {len(failed)} failed)"]
+    lines = [
+        f"# Benchmark report: {run.get('suite', '?')}",
+        "",
+        f"- suite file: `{run.get('suite_path', '?')}`",
+        f"- calculator: `{_describe(calc)}`",
+        f"- kind: {run.get('kind', '?')}",
+        f"- molecules: {len(results)} ({len(ok)} ok, {len(failed)} failed)",
+    ]
     if reference_dir:
         lines.append(f"- reference run: `{reference_dir}`")
-    lines += ["", "Metrics: frequency MAE (cm⁻¹) and intensity MAE ((D/Å)²/amu, km/mol) after one-to-one "
-              "(Hungarian) mode assignment; Pearson, Spearman, cosine, SIS, Wasserstein (cm⁻¹) and Mimyria "
-              "on spectra normalised to unit maximum over the range both cover. References: "
-              + ", ".join(f"`{k}` = {v}" for k, v in REFERENCE_LABELS.items()) + ".", "",
-              "## Per class", "", markdown_table(CLASS_COLUMNS, class_rows) if class_rows else "(no comparisons)\n",
-              "## Per molecule", "", markdown_table(MOLECULE_COLUMNS[:-1], rows)]
+    lines += [
+        "",
+        "Metrics: frequency MAE (cm⁻¹) and intensity MAE ((D/Å)²/amu, km/mol) after one-to-one "
+        "(Hungarian) mode assignment; Pearson, Spearman, cosine, SIS, Wasserstein (cm⁻¹) and "
+        "Mimyria "
+        "on spectra normalised to unit maximum over the range both cover. References: "
+        + ", ".join(f"`{k}` = {v}" for k, v in REFERENCE_LABELS.items())
+        + ".",
+        "",
+        "## Per class",
+        "",
+        markdown_table(CLASS_COLUMNS, class_rows) if class_rows else "(no comparisons)\n",
+        "## Per molecule",
+        "",
+        markdown_table(MOLECULE_COLUMNS[:-1], rows),
+    ]
     if failed:
         lines += ["## Failed molecules", ""]
         lines += [f"- `{r['id']}`: {r.get('error', '')}" for r in failed]
         lines.append("")
     unreferenced = [r["id"] for r in rows if r.get("status") == "ok" and r.get("reference") == "-"]
     if unreferenced:
-        lines += [f"Without references (spectra computed, nothing to compare; add references to the suite or "
-                  f"pass --reference): {', '.join(unreferenced)}.", ""]
-    notes = [r for r in rows if r.get("note") and r.get("status") == "ok" and r.get("reference") != "-"]
+        lines += [
+            f"Without references (spectra computed, nothing to compare; add references to the "
+            f"suite or "
+            f"pass --reference): {', '.join(unreferenced)}.",
+            "",
+        ]
+    notes = [
+        r for r in rows if r.get("note") and r.get("status") == "ok" and r.get("reference") != "-"
+    ]
     if notes:
-        lines += ["## Notes", ""] + [f"- `{r['id']}` ({r.get('prediction')} vs {r.get('reference')}): {r['note']}"
-                                     for r in notes] + [""]
+        lines += (
+            ["## Notes", ""]
+            + [
+                f"- `{r['id']}` ({r.get('prediction')} vs {r.get('reference')}): {r['note']}"
+                for r in notes
+            ]
+            + [""]
+        )
     if figures:
         lines += ["## Figures", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures] + [""]
     return "\n".join(lines)
@@ -169,6 +229,7 @@ def _describe(calc: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- plots
+
 
 def plot_all(results, settings, ref_store, folder: Path) -> list[Path]:
     """One overlay PNG per ok molecule (the engine's plots.overlay) and an overview grid."""
@@ -182,7 +243,9 @@ def plot_all(results, settings, ref_store, folder: Path) -> list[Path]:
         try:
             curves = _curves(res, grid, settings, _reference_result(ref_store, res["id"]))
             sticks = _sticks(res)
-            paths.append(overlay(folder / f"{res['id']}.png", grid, curves, res["molecule"]["name"], sticks))
+            paths.append(
+                overlay(folder / f"{res['id']}.png", grid, curves, res["molecule"]["name"], sticks)
+            )
         except Exception as exc:  # a figure must never stop the report
             log.warning("no plot for %s: %s", res["id"], exc)
             continue
@@ -194,8 +257,10 @@ def plot_all(results, settings, ref_store, folder: Path) -> list[Path]:
 
 def _curves(res, grid, settings, reference_run) -> list[dict]:
     """Predicted and reference spectra on the grid (zero where a reference has no data)."""
-    curves = [{"y": np.nan_to_num(y), "label": f"predicted ({k})"}
-              for k, y in predicted_spectra(res, grid, settings).items()]
+    curves = [
+        {"y": np.nan_to_num(y), "label": f"predicted ({k})"}
+        for k, y in predicted_spectra(res, grid, settings).items()
+    ]
     md = res.get("md") or {}
     if md.get("std") is not None:
         std = np.interp(grid, md["wavenumbers_cm1"], md["std"], left=0.0, right=0.0)
@@ -209,7 +274,13 @@ def _sticks(res) -> list[dict]:
     harm = res.get("harmonic") or {}
     if not harm.get("frequencies_cm1"):
         return []
-    return [{"freq": harm["frequencies_cm1"], "intensity": harm["intensities_km_mol"], "label": "harmonic modes"}]
+    return [
+        {
+            "freq": harm["frequencies_cm1"],
+            "intensity": harm["intensities_km_mol"],
+            "label": "harmonic modes",
+        }
+    ]
 
 
 def _overview(drawn, grid, path: Path) -> Path:
@@ -243,6 +314,7 @@ def _overview(drawn, grid, path: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- merge
+
 
 def merge_outputs(sources: list[str | Path], dest: str | Path) -> dict[str, int]:
     """Copy the results of chunk outputs into ``dest`` (same setup required) and report."""
@@ -278,4 +350,3 @@ def _merge_one(path: Path, dest: ResultStore) -> str:
     shutil.copyfile(path, tmp)
     tmp.replace(target)
     return "copied"
-

@@ -49,12 +49,20 @@ class RunSummary:
     failed: list[str]
 
     def __str__(self) -> str:
-        return (f"{len(self.computed)} computed ({len(self.failed)} failed), "
-                f"{len(self.skipped)} already done")
+        return (
+            f"{len(self.computed)} computed ({len(self.failed)} failed), "
+            f"{len(self.skipped)} already done"
+        )
 
 
-def run_suite(suite: Suite, molecules: list[Molecule], out, options: BenchOptions,
-              locations: dict | None = None, compute: Callable | None = None) -> RunSummary:
+def run_suite(
+    suite: Suite,
+    molecules: list[Molecule],
+    out,
+    options: BenchOptions,
+    locations: dict | None = None,
+    compute: Callable | None = None,
+) -> RunSummary:
     """Compute every molecule not finished in ``out``.
 
     ``compute(atoms, calculator, kind, settings, workdir=...)`` returns the result dict
@@ -67,15 +75,21 @@ def run_suite(suite: Suite, molecules: list[Molecule], out, options: BenchOption
     store = ResultStore(out)
     store.start_run(run_record(suite, options))
     done = store.statuses()
-    todo = [m for m in molecules if m.id not in done or (options.retry_failed and done[m.id] != "ok")]
+    todo = [
+        m for m in molecules if m.id not in done or (options.retry_failed and done[m.id] != "ok")
+    ]
     skipped = [m.id for m in molecules if m.id in done and m not in todo]
     if skipped:
         log.info("%d molecule(s) already done in %s, skipped", len(skipped), store.out)
     tasks = prepare_tasks(todo, locations or {}, options, store)
     pool_size = min(options.workers, len(tasks))
     if tasks and pool_size <= 1:
-        calculator_options.cached(options.calculator)  # a model that cannot load stops here, with its own error
-    with tqdm(total=len(todo), desc=f"bench {suite.name}", unit="mol", initial=len(todo) - len(tasks)) as bar:
+        calculator_options.cached(
+            options.calculator
+        )  # a model that cannot load stops here, with its own error
+    with tqdm(
+        total=len(todo), desc=f"bench {suite.name}", unit="mol", initial=len(todo) - len(tasks)
+    ) as bar:
         if pool_size <= 1:
             for task in tasks:
                 run_task(task, compute)
@@ -84,10 +98,14 @@ def run_suite(suite: Suite, molecules: list[Molecule], out, options: BenchOption
             _run_pool(tasks, compute, pool_size, bar)
     statuses = store.statuses()
     computed = [m.id for m in todo]
-    return RunSummary(computed=computed, skipped=skipped, failed=[i for i in computed if statuses.get(i) != "ok"])
+    return RunSummary(
+        computed=computed, skipped=skipped, failed=[i for i in computed if statuses.get(i) != "ok"]
+    )
 
 
-def prepare_tasks(todo: list[Molecule], locations: dict, options: BenchOptions, store: ResultStore) -> list[dict]:
+def prepare_tasks(
+    todo: list[Molecule], locations: dict, options: BenchOptions, store: ResultStore
+) -> list[dict]:
     """Build every structure; a molecule whose structure fails is recorded as failed here."""
     structures = resolve_structures(todo, locations) if todo else {}
     tasks = []
@@ -103,26 +121,46 @@ def prepare_tasks(todo: list[Molecule], locations: dict, options: BenchOptions, 
 def run_record(suite: Suite, options: BenchOptions) -> dict[str, Any]:
     from mace4ir import __version__
 
-    return {"suite": suite.name, "suite_path": str(suite.path), "kind": options.kind,
-            "calculator": options.calculator, "settings": options.settings,
-            "classes": suite.classes, "mace4ir_version": __version__}
+    return {
+        "suite": suite.name,
+        "suite_path": str(suite.path),
+        "kind": options.kind,
+        "calculator": options.calculator,
+        "settings": options.settings,
+        "classes": suite.classes,
+        "mace4ir_version": __version__,
+    }
 
 
 def make_task(mol: Molecule, atoms: Atoms, note: str, options: BenchOptions, out: str) -> dict:
     """A picklable description of one molecule's work."""
     info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float, bool))}
-    return {"molecule": mol.to_dict(), "numbers": atoms.numbers.tolist(),
-            "positions": atoms.positions.tolist(), "info": info, "structure_source": note,
-            "kind": options.kind, "calculator": options.calculator,
-            "settings": options.settings, "out": out}
+    return {
+        "molecule": mol.to_dict(),
+        "numbers": atoms.numbers.tolist(),
+        "positions": atoms.positions.tolist(),
+        "info": info,
+        "structure_source": note,
+        "kind": options.kind,
+        "calculator": options.calculator,
+        "settings": options.settings,
+        "out": out,
+    }
 
 
 def failed_record(mol: Molecule, error: str, structure_source: str | None, **extra) -> dict:
-    return {"id": mol.id, "status": "failed", "molecule": mol.to_dict(),
-            "structure_source": structure_source, "error": error, **extra}
+    return {
+        "id": mol.id,
+        "status": "failed",
+        "molecule": mol.to_dict(),
+        "structure_source": structure_source,
+        "error": error,
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------------------- workers
+
 
 def run_task(task: dict, compute: Callable) -> str:
     """Compute one molecule and write its result file; returns the status."""
@@ -135,12 +173,21 @@ def run_task(task: dict, compute: Callable) -> str:
         calc = calculator_options.cached(task["calculator"])
         workdir = store.out / "md" / mol.id if task["kind"] in ("md", "both") else None
         result = compute(atoms, calc, task["kind"], task["settings"], workdir=workdir)
-        record = {"id": mol.id, "status": "ok", "molecule": mol.to_dict(),
-                  "structure_source": task["structure_source"], **result}
+        record = {
+            "id": mol.id,
+            "status": "ok",
+            "molecule": mol.to_dict(),
+            "structure_source": task["structure_source"],
+            **result,
+        }
     except Exception as exc:
         log.warning("molecule %s failed: %s: %s", mol.id, type(exc).__name__, exc)
-        record = failed_record(mol, f"{type(exc).__name__}: {exc}", task["structure_source"],
-                               traceback=traceback.format_exc(limit=8))
+        record = failed_record(
+            mol,
+            f"{type(exc).__name__}: {exc}",
+            task["structure_source"],
+            traceback=traceback.format_exc(limit=8),
+        )
     record["elapsed_s"] = round(time.perf_counter() - start, 3)
     store.write(record)
     return record["status"]
@@ -168,9 +215,13 @@ def _run_pool(tasks: list[dict], compute: Callable, workers: int, bar) -> None:
     for task in lost:
         if _pool_round([task], compute, 1, threads, bar):
             mol = Molecule.from_dict(task["molecule"])
-            ResultStore(task["out"]).write(failed_record(
-                mol, "worker process died while computing this molecule (crash or out of memory)",
-                task["structure_source"]))
+            ResultStore(task["out"]).write(
+                failed_record(
+                    mol,
+                    "worker process died while computing this molecule (crash or out of memory)",
+                    task["structure_source"],
+                )
+            )
             bar.update()
 
 
@@ -178,8 +229,9 @@ def _pool_round(tasks, compute, workers, threads, bar) -> list[dict]:
     """Run tasks in one pool; return those lost to a dead worker."""
     broken = []
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)
+    ) as pool:
         futures = {pool.submit(run_task, t, compute): t for t in tasks}
         for fut in as_completed(futures):
             try:

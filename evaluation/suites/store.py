@@ -99,5 +99,7 @@ def check_same_setup(old: dict, new: dict, where: Path) -> None:
     for key in FINGERPRINT_KEYS:
         if old_fp[key] != new_fp[key]:
             raise ConfigError(
-                f"{where}: holds results for a different {key} ({old_fp[key]!r}, now {new_fp[key]!r}); "
-                "use another --out folder, or remove the old one")
+                f"{where}: holds results for a different {key} ({old_fp[key]!r}, now "
+                f"{new_fp[key]!r}); "
+                "use another --out folder, or remove the old one"
+            )

@@ -12,8 +12,13 @@ from pathlib import Path
 from ase import Atoms
 
 from mace4ir.errors import ConfigError, DataFormatError
-from mace4ir.evaluation.suites.dataset_readers import (DatasetRecordMissing, GeckoQ, read_extxyz_frame, read_tmqm_records,
-                                         tmqm_files)
+from mace4ir.evaluation.suites.dataset_readers import (
+    DatasetRecordMissing,
+    GeckoQ,
+    read_extxyz_frame,
+    read_tmqm_records,
+    tmqm_files,
+)
 from mace4ir.evaluation.suites.suite_files import DATASET_KEYS, Molecule, Suite
 
 ENV_VARS = {"tmqm": "MACE4IR_TMQM", "geckoq": "MACE4IR_GECKOQ"}
@@ -25,7 +30,9 @@ def parse_dataset_options(items: list[str] | None) -> dict[str, Path]:
     for item in items or []:
         name, sep, path = item.partition("=")
         if not sep or name not in DATASET_KEYS or not path:
-            raise ConfigError(f"--dataset {item!r}: expected NAME=PATH with NAME one of {', '.join(DATASET_KEYS)}")
+            raise ConfigError(
+                f"--dataset {item!r}: expected NAME=PATH with NAME one of {', '.join(DATASET_KEYS)}"
+            )
         out[name] = Path(path).expanduser().resolve()
     return out
 
@@ -81,8 +88,11 @@ def _resolve_tmqm(mols: list[Molecule], locations: dict, out: dict) -> dict[str,
         for mol in mols:
             if mol.structure.get("smiles"):
                 continue  # falls back to the SMILES in _from_spec
-            done[mol.id] = (None, f"molecule {mol.id!r}: tmQM record {mol.structure['value']!r} needs a "
-                                  "local tmQM copy: pass --dataset tmqm=PATH or set MACE4IR_TMQM")
+            done[mol.id] = (
+                None,
+                f"molecule {mol.id!r}: tmQM record {mol.structure['value']!r} needs a "
+                "local tmQM copy: pass --dataset tmqm=PATH or set MACE4IR_TMQM",
+            )
         return done
     codes = {m.structure["value"] for m in mols}
     try:
@@ -96,7 +106,10 @@ def _resolve_tmqm(mols: list[Molecule], locations: dict, out: dict) -> dict[str,
         if code in found:
             result[mol.id] = (found[code].copy(), f"tmQM {code}")
         else:
-            result[mol.id] = (None, f"molecule {mol.id!r}: tmQM record {code!r} not found (searched {searched})")
+            result[mol.id] = (
+                None,
+                f"molecule {mol.id!r}: tmQM record {code!r} not found (searched {searched})",
+            )
     return result
 
 
@@ -117,8 +130,10 @@ def _from_spec(mol: Molecule, locations: dict) -> tuple[Atoms, str]:
     if kind in DATASET_KEYS:  # no local copy configured: documented SMILES fallback
         smiles = mol.structure.get("smiles")
         if not smiles:
-            raise DatasetRecordMissing(f"molecule {mol.id!r}: {kind} record {value!r} needs a local copy: "
-                                       f"pass --dataset {kind}=PATH or set {ENV_VARS[kind]}")
+            raise DatasetRecordMissing(
+                f"molecule {mol.id!r}: {kind} record {value!r} needs a local copy: "
+                f"pass --dataset {kind}=PATH or set {ENV_VARS[kind]}"
+            )
         return _embed(smiles), f"RDKit embedding of {smiles} (no local {kind} copy)"
     if kind == "smiles":
         return _embed(value), f"RDKit embedding of {value}"

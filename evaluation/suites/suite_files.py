@@ -36,10 +36,29 @@ STRUCTURE_KEYS = ("file", "smiles", "tmqm", "geckoq", "extxyz")
 DATASET_KEYS = ("tmqm", "geckoq")
 REFERENCE_KINDS = ("experimental", "harmonic", "spectrum")
 KINDS = ("harmonic", "md", "both")
-MOLECULE_KEYS = {"id", "name", "class", "source", "charge", "multiplicity", "cas",
-                 "references", "notes", *STRUCTURE_KEYS}
-SUITE_KEYS = {"name", "description", "kind", "classes", "datasets", "molecules",
-              "harmonic", "md", "spectrum"}
+MOLECULE_KEYS = {
+    "id",
+    "name",
+    "class",
+    "source",
+    "charge",
+    "multiplicity",
+    "cas",
+    "references",
+    "notes",
+    *STRUCTURE_KEYS,
+}
+SUITE_KEYS = {
+    "name",
+    "description",
+    "kind",
+    "classes",
+    "datasets",
+    "molecules",
+    "harmonic",
+    "md",
+    "spectrum",
+}
 
 
 class SuiteError(ConfigError):
@@ -61,16 +80,31 @@ class Molecule:
     cas: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "class": self.cls, "source": self.source,
-                "structure": self.structure, "references": dict(self.references),
-                "charge": self.charge, "multiplicity": self.multiplicity, "cas": self.cas}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "class": self.cls,
+            "source": self.source,
+            "structure": self.structure,
+            "references": dict(self.references),
+            "charge": self.charge,
+            "multiplicity": self.multiplicity,
+            "cas": self.cas,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Molecule:
-        return cls(id=d["id"], name=d["name"], cls=d["class"], source=d["source"],
-                   structure=d["structure"], references=d.get("references", {}),
-                   charge=d.get("charge", 0), multiplicity=d.get("multiplicity", 1),
-                   cas=d.get("cas"))
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            cls=d["class"],
+            source=d["source"],
+            structure=d["structure"],
+            references=d.get("references", {}),
+            charge=d.get("charge", 0),
+            multiplicity=d.get("multiplicity", 1),
+            cas=d.get("cas"),
+        )
 
 
 @dataclass
@@ -84,21 +118,27 @@ class Suite:
     molecules: list[Molecule]
     settings: dict[str, dict]  # "harmonic", "md", "spectrum" option blocks
 
-    def select(self, ids: list[str] | None = None, limit: int | None = None,
-               chunk: tuple[int, int] | None = None) -> list[Molecule]:
+    def select(
+        self,
+        ids: list[str] | None = None,
+        limit: int | None = None,
+        chunk: tuple[int, int] | None = None,
+    ) -> list[Molecule]:
         """Molecules filtered by id list, then chunk ``(i, n)`` (1-based), then limit."""
         mols = self.molecules
         if ids:
             known = {m.id for m in mols}
             unknown = [i for i in ids if i not in known]
             if unknown:
-                raise SuiteError(f"{self.path}: unknown molecule id(s) {', '.join(unknown)} "
-                                 f"(suite has: {', '.join(sorted(known))})")
+                raise SuiteError(
+                    f"{self.path}: unknown molecule id(s) {', '.join(unknown)} "
+                    f"(suite has: {', '.join(sorted(known))})"
+                )
             wanted = set(ids)
             mols = [m for m in mols if m.id in wanted]
         if chunk:
             i, n = chunk
-            mols = mols[i - 1::n]
+            mols = mols[i - 1 :: n]
         if limit is not None:
             mols = mols[:limit]
         return mols
@@ -134,8 +174,10 @@ def parse_suite(data: Any, path: Path) -> Suite:
     for pos, entry in enumerate(entries):
         mol = _parse_molecule(entry, pos, classes, path)
         if mol.id in seen:
-            raise SuiteError(f"{path}: molecule {mol.id!r}: duplicate id "
-                             f"(entries {seen[mol.id] + 1} and {pos + 1})")
+            raise SuiteError(
+                f"{path}: molecule {mol.id!r}: duplicate id "
+                f"(entries {seen[mol.id] + 1} and {pos + 1})"
+            )
         seen[mol.id] = pos
         molecules.append(mol)
     settings = {}
@@ -144,17 +186,25 @@ def parse_suite(data: Any, path: Path) -> Suite:
         if not isinstance(value, dict):
             raise SuiteError(f"{path}: '{block}' must be a mapping of options")
         settings[block] = value
-    return Suite(name=str(data.get("name", path.stem)), path=path,
-                 description=str(data.get("description", "")).strip(), kind=kind,
-                 classes=classes, datasets=_parse_datasets(data.get("datasets"), path),
-                 molecules=molecules, settings=settings)
+    return Suite(
+        name=str(data.get("name", path.stem)),
+        path=path,
+        description=str(data.get("description", "")).strip(),
+        kind=kind,
+        classes=classes,
+        datasets=_parse_datasets(data.get("datasets"), path),
+        molecules=molecules,
+        settings=settings,
+    )
 
 
 def _no_unknown_keys(d: dict, allowed: set, where: str) -> None:
     unknown = sorted(set(d) - allowed)
     if unknown:
-        raise SuiteError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} "
-                         f"(allowed: {', '.join(sorted(allowed))})")
+        raise SuiteError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def _parse_classes(raw: Any, path: Path) -> dict[str, str]:
@@ -173,8 +223,9 @@ def _parse_datasets(raw: Any, path: Path) -> dict[str, Path]:
     out = {}
     for name, loc in raw.items():
         if name not in DATASET_KEYS:
-            raise SuiteError(f"{path}: datasets: unknown dataset {name!r} "
-                             f"(known: {', '.join(DATASET_KEYS)})")
+            raise SuiteError(
+                f"{path}: datasets: unknown dataset {name!r} (known: {', '.join(DATASET_KEYS)})"
+            )
         out[name] = _resolve(os.path.expandvars(str(loc)), path)
     return out
 
@@ -193,8 +244,10 @@ def _parse_molecule(entry: Any, pos: int, classes: dict, path: Path) -> Molecule
     mid = str(mid)
     where = f"{path}: molecule {mid!r}"
     if any(c in mid for c in "/\\ ") or mid.startswith("."):
-        raise SuiteError(f"{where}: id must not contain '/', '\\', spaces or start with '.'"
-                         " (it names the result file)")
+        raise SuiteError(
+            f"{where}: id must not contain '/', '\\', spaces or start with '.'"
+            " (it names the result file)"
+        )
     _no_unknown_keys(entry, MOLECULE_KEYS, where)
     cls = entry.get("class")
     if cls is None:
@@ -204,11 +257,17 @@ def _parse_molecule(entry: Any, pos: int, classes: dict, path: Path) -> Molecule
     for key in ("charge", "multiplicity"):
         if key in entry and not isinstance(entry[key], int):
             raise SuiteError(f"{where}: {key} must be an integer, got {entry[key]!r}")
-    return Molecule(id=mid, name=str(entry.get("name", mid)), cls=str(cls),
-                    source=str(entry.get("source", "")), structure=_parse_structure(entry, where, path),
-                    references=_parse_references(entry.get("references"), where, path),
-                    charge=entry.get("charge", 0), multiplicity=entry.get("multiplicity", 1),
-                    cas=str(entry["cas"]) if entry.get("cas") is not None else None)
+    return Molecule(
+        id=mid,
+        name=str(entry.get("name", mid)),
+        cls=str(cls),
+        source=str(entry.get("source", "")),
+        structure=_parse_structure(entry, where, path),
+        references=_parse_references(entry.get("references"), where, path),
+        charge=entry.get("charge", 0),
+        multiplicity=entry.get("multiplicity", 1),
+        cas=str(entry["cas"]) if entry.get("cas") is not None else None,
+    )
 
 
 def _parse_structure(entry: dict, where: str, path: Path) -> dict[str, Any]:
@@ -216,17 +275,28 @@ def _parse_structure(entry: dict, where: str, path: Path) -> dict[str, Any]:
     datasets = [k for k in given if k in DATASET_KEYS]
     others = [k for k in given if k not in DATASET_KEYS and k != "smiles"]
     if not given:
-        hint = " (a CAS number alone cannot be embedded offline: add 'smiles')" if entry.get("cas") else ""
-        raise SuiteError(f"{where}: missing structure: give one of {', '.join(STRUCTURE_KEYS)}{hint}")
+        hint = (
+            " (a CAS number alone cannot be embedded offline: add 'smiles')"
+            if entry.get("cas")
+            else ""
+        )
+        raise SuiteError(
+            f"{where}: missing structure: give one of {', '.join(STRUCTURE_KEYS)}{hint}"
+        )
     if len(datasets) + len(others) > 1 or (others and "smiles" in given):
-        raise SuiteError(f"{where}: give exactly one structure source, got {', '.join(given)} "
-                         "(only a tmqm/geckoq entry may add a fallback 'smiles')")
+        raise SuiteError(
+            f"{where}: give exactly one structure source, got {', '.join(given)} "
+            "(only a tmqm/geckoq entry may add a fallback 'smiles')"
+        )
     smiles = entry.get("smiles")
     if smiles is not None and (not isinstance(smiles, str) or not smiles.strip()):
         raise SuiteError(f"{where}: smiles must be a non-empty string")
     if datasets:
-        return {"kind": datasets[0], "value": _dataset_key(entry[datasets[0]], datasets[0], where),
-                "smiles": smiles}
+        return {
+            "kind": datasets[0],
+            "value": _dataset_key(entry[datasets[0]], datasets[0], where),
+            "smiles": smiles,
+        }
     if others:
         kind = others[0]
         value = entry[kind]
@@ -242,7 +312,9 @@ def _parse_structure(entry: dict, where: str, path: Path) -> dict[str, Any]:
 def _dataset_key(value: Any, dataset: str, where: str) -> Any:
     if dataset == "geckoq" and isinstance(value, dict):
         if set(value) != {"smiles"} or not isinstance(value["smiles"], str):
-            raise SuiteError(f"{where}: geckoq must be a record id or {{smiles: SMILES}}, got {value!r}")
+            raise SuiteError(
+                f"{where}: geckoq must be a record id or {{smiles: SMILES}}, got {value!r}"
+            )
         return {"smiles": value["smiles"]}
     if not isinstance(value, (str, int)) or str(value).strip() == "":
         raise SuiteError(f"{where}: {dataset} must be a record id, got {value!r}")
@@ -251,7 +323,9 @@ def _dataset_key(value: Any, dataset: str, where: str) -> Any:
 
 def _extxyz_spec(value: Any, where: str, path: Path) -> dict[str, Any]:
     if not isinstance(value, dict) or "file" not in value or not ({"index", "key"} & set(value)):
-        raise SuiteError(f"{where}: extxyz must be {{file: PATH, index: I}} or {{file: PATH, key: ID}}")
+        raise SuiteError(
+            f"{where}: extxyz must be {{file: PATH, index: I}} or {{file: PATH, key: ID}}"
+        )
     f = _resolve(str(value["file"]), path)
     if not f.is_file():
         raise SuiteError(f"{where}: extxyz file missing: {f}")
@@ -273,8 +347,9 @@ def _parse_references(raw: Any, where: str, path: Path) -> dict[str, str]:
     out = {}
     for kind, value in raw.items():
         if kind not in REFERENCE_KINDS:
-            raise SuiteError(f"{where}: unknown reference kind {kind!r} "
-                             f"(known: {', '.join(REFERENCE_KINDS)})")
+            raise SuiteError(
+                f"{where}: unknown reference kind {kind!r} (known: {', '.join(REFERENCE_KINDS)})"
+            )
         if value is None:
             continue
         f = _resolve(str(value), path)

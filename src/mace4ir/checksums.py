@@ -56,11 +56,16 @@ def verify_checksums(folder: str | Path, soft: frozenset[str] = frozenset()) -> 
     for name, expected in sums.items():
         path = folder / name
         if not path.is_file():
-            raise ChecksumError(f"{path}: listed in {CHECKSUM_FILE} but missing (incomplete download or copy?)")
+            raise ChecksumError(
+                f"{path}: listed in {CHECKSUM_FILE} but missing (incomplete download or copy?)"
+            )
         actual = sha256_file(path)
         if actual == expected:
             continue
-        message = f"{path}: SHA-256 {actual} does not match {CHECKSUM_FILE} ({expected}); the file is corrupted or was modified"
+        message = (
+            f"{path}: SHA-256 {actual} does not match {CHECKSUM_FILE} ({expected}); "
+            "the file is corrupted or was modified"
+        )
         if name in soft:
             log.warning("%s (documentation only, loading continues)", message)
         else:

@@ -1,6 +1,7 @@
 """The ``mace4ir`` command: one entry point, one subcommand family per stage.
 
-Each stage module ``mace4ir.<stage>.cli`` (and ``mace4ir.demo.cli``) exposes ``register(subparsers)``; it must
+Each stage module ``mace4ir.<stage>.cli`` (and ``mace4ir.demo.cli``) exposes
+``register(subparsers)``; it must
 add its parsers cheaply (heavy imports such as torch happen inside the handlers)
 and set ``func`` on each parser to a callable taking the parsed arguments.
 """

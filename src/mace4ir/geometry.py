@@ -46,7 +46,10 @@ def check_geometry(atoms, where: str, min_distance: float = MIN_DISTANCE) -> Non
     if not np.all(np.isfinite(pos)):
         raise Mace4irError(f"{where}: positions contain NaN or infinity")
     if atoms.pbc.any():
-        raise Mace4irError(f"{where}: periodic boundary conditions set; the IR engine handles isolated molecules only")
+        raise Mace4irError(
+            f"{where}: periodic boundary conditions set; the IR engine handles isolated molecules "
+            f"only"
+        )
     if len(atoms) < 2:
         return
     d2 = squared_distances(pos)
@@ -55,6 +58,7 @@ def check_geometry(atoms, where: str, min_distance: float = MIN_DISTANCE) -> Non
     if d2[i, j] < min_distance**2:
         s = atoms.get_chemical_symbols()
         raise Mace4irError(
-            f"{where}: atoms {i} ({s[i]}) and {j} ({s[j]}) overlap: {np.sqrt(d2[i, j]):.3f} Å apart "
+            f"{where}: atoms {i} ({s[i]}) and {j} ({s[j]}) overlap: {np.sqrt(d2[i, j]):.3f} Å "
+            f"apart "
             f"(minimum {min_distance} Å); check the structure's units (Bohr vs Å?)"
         )

@@ -1,4 +1,5 @@
-"""Turning user input into an ase.Atoms: a structure file (anything ase.io reads) or a SMILES string.
+"""Turning user input into an ase.Atoms: a structure file (anything ase.io reads) or a SMILES
+string.
 
 SMILES go through RDKit: hydrogens added, 3-D embedding (ETKDG, fixed seed) and an
 MMFF94 pre-optimisation. The molecule's charge and spin multiplicity are stored in
@@ -15,7 +16,8 @@ EMBED_SEED = 42
 
 
 def load_molecule(spec: str, name: str | None = None, index: int | str = 0):
-    """ase.Atoms from a structure file path or a SMILES string (info: name, charge, multiplicity)."""
+    """ase.Atoms from a structure file path or a SMILES string (info: name, charge,
+    multiplicity)."""
     path = Path(str(spec))
     if path.is_file():
         atoms = _read_file(path, index)
@@ -30,8 +32,12 @@ def load_molecule(spec: str, name: str | None = None, index: int | str = 0):
 
 
 def _looks_like_path(spec: str) -> bool:
-    return "/" in spec and not any(c in spec for c in "=#()[]@") or Path(spec).suffix.lower() in (
-        ".xyz", ".extxyz", ".pdb", ".mol", ".sdf", ".traj", ".cif", ".json", ".in")
+    return (
+        "/" in spec
+        and not any(c in spec for c in "=#()[]@")
+        or Path(spec).suffix.lower()
+        in (".xyz", ".extxyz", ".pdb", ".mol", ".sdf", ".traj", ".cif", ".json", ".in")
+    )
 
 
 def _read_file(path: Path, index):

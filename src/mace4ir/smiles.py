@@ -18,7 +18,9 @@ def embed_smiles(smiles: str, seed: int = 0, max_iters: int = 2000) -> Atoms:
         from rdkit import Chem, RDLogger
         from rdkit.Chem import AllChem
     except ImportError as exc:
-        raise Mace4irError(f"SMILES input needs RDKit (pip install 'mace4ir[chem]'): {exc}") from None
+        raise Mace4irError(
+            f"SMILES input needs RDKit (pip install 'mace4ir[chem]'): {exc}"
+        ) from None
     RDLogger.DisableLog("rdApp.*")  # UFF typer warnings for metals are expected
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
@@ -34,7 +36,10 @@ def embed_smiles(smiles: str, seed: int = 0, max_iters: int = 2000) -> Atoms:
         AllChem.MMFFOptimizeMolecule(mol, maxIters=max_iters)
     elif AllChem.UFFHasAllMoleculeParams(mol):
         AllChem.UFFOptimizeMolecule(mol, maxIters=max_iters)
-    atoms = Atoms([a.GetAtomicNum() for a in mol.GetAtoms()], positions=np.asarray(mol.GetConformer().GetPositions()))
+    atoms = Atoms(
+        [a.GetAtomicNum() for a in mol.GetAtoms()],
+        positions=np.asarray(mol.GetConformer().GetPositions()),
+    )
     radicals = sum(a.GetNumRadicalElectrons() for a in mol.GetAtoms())
     atoms.info.update(smiles=smiles, charge=Chem.GetFormalCharge(mol), multiplicity=radicals + 1)
     return atoms

@@ -25,9 +25,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, get_worker_info
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+    get_worker_info,
+)
 
-from mace4ir.data_prep.prepared.reader import RecordSequence, load_manifest, open_records, split_shards, subset_size
+from mace4ir.data_prep.prepared.reader import (
+    RecordSequence,
+    load_manifest,
+    open_records,
+    split_shards,
+    subset_size,
+)
 from mace4ir.data_prep.prepared.shards import iter_wds_shard
 from mace4ir.training.data.record_graphs import GraphBuilder, collate
 
@@ -36,13 +48,13 @@ _N_ATOMS = struct.Struct("<I")  # record header: 4-byte magic then uint32 atom c
 
 @dataclass
 class LoaderOptions:
-    batch_size: int = 16          # graphs per rank and step
+    batch_size: int = 16  # graphs per rank and step
     max_atoms: int | None = None  # optional cap on atoms per batch
     max_edges: int | None = None  # optional cap on edges per batch
     num_workers: int = 0
     shuffle: bool = True
     seed: int = 0
-    shuffle_buffer: int = 1000    # WebDataset only: records held for shuffling per worker
+    shuffle_buffer: int = 1000  # WebDataset only: records held for shuffling per worker
     pin_memory: bool = False
 
 
@@ -70,7 +82,9 @@ class GraphDataset(Dataset):
 
 def rank_indices(n: int, rank: int, world: int, shuffle: bool, seed: int, epoch: int) -> list[int]:
     """This rank's record indices for an epoch: DistributedSampler's order minus its padding."""
-    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+    sampler = DistributedSampler(
+        range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
+    )
     sampler.set_epoch(epoch)
     # DistributedSampler pads to a multiple of world by repeating indices; drop those repeats.
     return [idx for k, idx in enumerate(sampler) if rank + k * world < n]
@@ -84,7 +98,9 @@ def group_batches(items, batch_size: int, size_fn=None, max_atoms=None, max_edge
     capped = max_atoms is not None or max_edges is not None
     for item in items:
         a, e = size_fn(item) if capped else (0, 0)
-        over = batch and ((max_atoms and atoms + a > max_atoms) or (max_edges and edges + e > max_edges))
+        over = batch and (
+            (max_atoms and atoms + a > max_atoms) or (max_edges and edges + e > max_edges)
+        )
         if len(batch) == batch_size or over:
             yield batch
             batch, atoms, edges = [], 0, 0
@@ -108,10 +124,15 @@ class GraphBatchSampler:
     def batches(self) -> list[list[int]]:
         if self._cache is None or self._cache[0] != self.epoch:
             o = self.opts
-            idx = rank_indices(len(self.dataset), self.rank, self.world, o.shuffle, o.seed, self.epoch)
+            idx = rank_indices(
+                len(self.dataset), self.rank, self.world, o.shuffle, o.seed, self.epoch
+            )
             need_edges = o.max_edges is not None
             size_fn = lambda i: self.dataset.size(i, need_edges)  # noqa: E731
-            self._cache = (self.epoch, list(group_batches(idx, o.batch_size, size_fn, o.max_atoms, o.max_edges)))
+            self._cache = (
+                self.epoch,
+                list(group_batches(idx, o.batch_size, size_fn, o.max_atoms, o.max_edges)),
+            )
         return self._cache[1]
 
     def __iter__(self):
@@ -124,19 +145,31 @@ class GraphBatchSampler:
 class WdsGraphStream(IterableDataset):
     """Batches of graphs streamed from WebDataset tar shards, split by rank and worker."""
 
-    def __init__(self, shards: list[dict], limit: int, builder: GraphBuilder, opts: LoaderOptions,
-                 rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        shards: list[dict],
+        limit: int,
+        builder: GraphBuilder,
+        opts: LoaderOptions,
+        rank: int = 0,
+        world: int = 1,
+    ):
         self.shards, self.limit, self.builder, self.opts = shards, limit, builder, opts
         self.rank, self.world, self.epoch = rank, world, 0
         starts = np.cumsum([0] + [s["count"] for s in shards])
         # (shard, records used from it) within the subset prefix
-        self.plan = [(k, int(min(s["count"], limit - starts[k]))) for k, s in enumerate(shards) if starts[k] < limit]
+        self.plan = [
+            (k, int(min(s["count"], limit - starts[k])))
+            for k, s in enumerate(shards)
+            if starts[k] < limit
+        ]
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch = epoch  # mid-epoch resume: the trainer discards the first ``start`` batches
 
     def _my_records(self, slot: int, n_slots: int):
-        """Records of this (rank, worker) slot: whole shards if enough, else every n_slots-th record."""
+        """Records of this (rank, worker) slot: whole shards if enough, else every n_slots-th
+        record."""
         order = list(range(len(self.plan)))
         if self.opts.shuffle:
             random.Random(self.opts.seed * 100003 + self.epoch).shuffle(order)
@@ -171,17 +204,31 @@ class WdsGraphStream(IterableDataset):
         wid, n_workers = (info.id, info.num_workers) if info else (0, 1)
         slot, n_slots = self.rank * n_workers + wid, self.world * n_workers
         rng = random.Random((self.opts.seed * 1000 + self.epoch) * 100003 + slot)
-        graphs = (self.builder(rec, where) for rec, where in self._shuffled(self._my_records(slot, n_slots), rng))
+        graphs = (
+            self.builder(rec, where)
+            for rec, where in self._shuffled(self._my_records(slot, n_slots), rng)
+        )
         size_fn = lambda g: (g.num_nodes, g.edge_index.shape[1])  # noqa: E731
-        for group in group_batches(graphs, self.opts.batch_size, size_fn, self.opts.max_atoms, self.opts.max_edges):
+        for group in group_batches(
+            graphs, self.opts.batch_size, size_fn, self.opts.max_atoms, self.opts.max_edges
+        ):
             yield collate(group)
 
 
 class TrainData:
     """The training loader of one rank: ``epoch(e, start)`` yields that epoch's batches."""
 
-    def __init__(self, prepared_dir, builder: GraphBuilder, opts: LoaderOptions, fmt: str = "lmdb",
-                 subset: int | None = None, rank: int = 0, world: int = 1, split: str = "train"):
+    def __init__(
+        self,
+        prepared_dir,
+        builder: GraphBuilder,
+        opts: LoaderOptions,
+        fmt: str = "lmdb",
+        subset: int | None = None,
+        rank: int = 0,
+        world: int = 1,
+        split: str = "train",
+    ):
         self.fmt, self.opts = fmt, opts
         manifest = load_manifest(prepared_dir)
         self.records = open_records(prepared_dir, split, subset, fmt)
@@ -189,12 +236,18 @@ class TrainData:
         if fmt == "lmdb":
             self.dataset = GraphDataset(self.records, builder)
             self.sampler = GraphBatchSampler(self.dataset, opts, rank, world)
-            self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate,
-                                     persistent_workers=opts.num_workers > 0,
-                                     **common)
+            self.loader = DataLoader(
+                self.dataset,
+                batch_sampler=self.sampler,
+                collate_fn=collate,
+                persistent_workers=opts.num_workers > 0,
+                **common,
+            )
         else:
             shards = split_shards(prepared_dir, split, fmt, manifest)
-            self.dataset = WdsGraphStream(shards, subset_size(manifest, split, subset), builder, opts, rank, world)
+            self.dataset = WdsGraphStream(
+                shards, subset_size(manifest, split, subset), builder, opts, rank, world
+            )
             self.sampler = self.dataset
             self.loader = DataLoader(self.dataset, batch_size=None, **common)
         self.builder = builder
@@ -222,15 +275,28 @@ class TrainData:
         return math.ceil(per_rank / self.opts.batch_size)
 
 
-def eval_batches(prepared_dir, split: str, builder: GraphBuilder, batch_size: int, rank: int = 0,
-                 world: int = 1, fmt: str = "lmdb", num_workers: int = 0):
+def eval_batches(
+    prepared_dir,
+    split: str,
+    builder: GraphBuilder,
+    batch_size: int,
+    rank: int = 0,
+    world: int = 1,
+    fmt: str = "lmdb",
+    num_workers: int = 0,
+):
     """Loader over this rank's share of a split (no shuffling, no duplicates) for evaluation."""
     records = open_records(prepared_dir, split, None, fmt)
     dataset = GraphDataset(records, builder)
     idx = rank_indices(len(dataset), rank, world, False, 0, 0)
     batches = [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
 
 
 def seed_everything(seed: int) -> None:

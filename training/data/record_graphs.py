@@ -10,17 +10,17 @@ train on. The graph is still mace-torch's ``AtomicData`` and batches are still
 
 from __future__ import annotations
 
+import mace.modules  # noqa: F401  (before e3nn, see models.py)
 import numpy as np
 import torch
-from matscipy.neighbours import neighbour_list
-
-import mace.modules  # noqa: F401  (before e3nn, see models.py)
 from mace.data import AtomicData
 from mace.tools.torch_geometric import Batch
+from matscipy.neighbours import neighbour_list
 
-from mace4ir.errors import Mace4irError
 from mace4ir.elements import check_elements, element_columns
+from mace4ir.errors import Mace4irError
 from mace4ir.training.models.build import DTYPES
+
 
 class GraphBuilder:
     """Callable turning a record dict into an ``AtomicData`` (picklable for loader workers)."""
@@ -63,7 +63,9 @@ class GraphBuilder:
             stress=None,
             virials=None,
             dipole=torch.tensor(rec["dipole"], dtype=dt).view(1, 3),
-            charges=torch.zeros(n, dtype=dt),  # AtomicDipolesMACE adds a fixed-charge baseline: none
+            charges=torch.zeros(
+                n, dtype=dt
+            ),  # AtomicDipolesMACE adds a fixed-charge baseline: none
             polarizability=None,
             elec_temp=None,
         )

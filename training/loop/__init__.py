@@ -1,1 +1,2 @@
-"""The training loop and its pieces: distributed set-up, losses, schedule, checkpoints, logs, error sums."""
+"""The training loop and its pieces: distributed set-up, losses, schedule, checkpoints, logs, error
+sums."""

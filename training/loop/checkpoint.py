@@ -32,7 +32,11 @@ def rng_state() -> dict:
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            *map(float, np_state[2:]),
+        ],
         "python": repr(random.getstate()),
     }
 
@@ -40,7 +44,9 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    np.random.set_state(
+        (name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached))
+    )
     import ast
 
     random.setstate(_to_tuple(ast.literal_eval(state["python"])))
@@ -51,7 +57,8 @@ def _to_tuple(x):
 
 
 def save(ckpt_dir: Path, step: int, payload: dict, keep: int) -> Path:
-    """Write ``payload`` atomically as the checkpoint of ``step``; drop all but the last ``keep``."""
+    """Write ``payload`` atomically as the checkpoint of ``step``; drop all but the last
+    ``keep``."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"step-{step:09d}.pt"
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -81,6 +88,7 @@ def latest(ckpt_dir: Path) -> dict | None:
 def check_compatible(state: dict, manifest_sha: str, prepared_dir) -> None:
     if state.get("manifest_sha256") != manifest_sha:
         raise Mace4irError(
-            f"{state['path']}: checkpoint was trained on different prepared data than {prepared_dir} "
+            f"{state['path']}: checkpoint was trained on different prepared data than "
+            f"{prepared_dir} "
             "(manifest hash differs); resume with the same --data or start a new --out"
         )

@@ -13,8 +13,8 @@ import math
 import torch
 from ase.data import chemical_symbols
 
-from mace4ir.training.loop.distributed import DistInfo, all_reduce_sum
 from mace4ir.training.data.record_graphs import num_atoms_of
+from mace4ir.training.loop.distributed import DistInfo, all_reduce_sum
 from mace4ir.training.loop.loss import LossWeights
 
 QUANTITIES = {"ef": ("energy", "forces"), "dipole": ("dipole",)}
@@ -26,8 +26,16 @@ class ErrorSums:
 
     def __init__(self, kind: str, n_elements: int):
         self.kind, self.n_el = kind, n_elements
-        self.total = {f"{q}_{s}": torch.zeros((), dtype=torch.float64) for q in QUANTITIES[kind] for s in ("abs", "sq", "n")}
-        self.per_el = {f"{q}_{s}": torch.zeros(n_elements, dtype=torch.float64) for q in QUANTITIES[kind] for s in ("abs", "sq", "n")}
+        self.total = {
+            f"{q}_{s}": torch.zeros((), dtype=torch.float64)
+            for q in QUANTITIES[kind]
+            for s in ("abs", "sq", "n")
+        }
+        self.per_el = {
+            f"{q}_{s}": torch.zeros(n_elements, dtype=torch.float64)
+            for q in QUANTITIES[kind]
+            for s in ("abs", "sq", "n")
+        }
         self.per_el["atoms"] = torch.zeros(n_elements, dtype=torch.float64)
         self.per_el["structures"] = torch.zeros(n_elements, dtype=torch.float64)
 
@@ -42,7 +50,9 @@ class ErrorSums:
             self._add_graph_quantity("dipole", err, graph_has)
             return
         n_atoms = num_atoms_of(batch).cpu().double()
-        e_err = ((out["energy"] - batch.energy).detach().double().cpu() / n_atoms)[:, None]  # (G, 1)
+        e_err = ((out["energy"] - batch.energy).detach().double().cpu() / n_atoms)[
+            :, None
+        ]  # (G, 1)
         self._add_graph_quantity("energy", e_err, graph_has)
         f_err = (out["forces"] - batch.forces).detach().double().cpu()  # (N, 3)
         self._add("forces", f_err.abs().sum(), f_err.square().sum(), f_err.numel())
@@ -76,14 +86,26 @@ class ErrorSums:
     def metrics(self, atomic_numbers: list[int]) -> dict:
         out = {"n_structures": self._n_structures()}
         for q in QUANTITIES[self.kind]:
-            out.update(_mae_rmse(q, self.total[f"{q}_abs"], self.total[f"{q}_sq"], self.total[f"{q}_n"]))
+            out.update(
+                _mae_rmse(q, self.total[f"{q}_abs"], self.total[f"{q}_sq"], self.total[f"{q}_n"])
+            )
         per = {}
         for k, z in enumerate(atomic_numbers):
             if self.per_el["atoms"][k] == 0:
                 continue
-            row = {"n_atoms": int(self.per_el["atoms"][k]), "n_structures": int(self.per_el["structures"][k])}
+            row = {
+                "n_atoms": int(self.per_el["atoms"][k]),
+                "n_structures": int(self.per_el["structures"][k]),
+            }
             for q in QUANTITIES[self.kind]:
-                row.update(_mae_rmse(q, self.per_el[f"{q}_abs"][k], self.per_el[f"{q}_sq"][k], self.per_el[f"{q}_n"][k]))
+                row.update(
+                    _mae_rmse(
+                        q,
+                        self.per_el[f"{q}_abs"][k],
+                        self.per_el[f"{q}_sq"][k],
+                        self.per_el[f"{q}_n"][k],
+                    )
+                )
             per[chemical_symbols[z]] = row
         out["per_element"] = per
         return out
@@ -94,7 +116,10 @@ class ErrorSums:
 
     def loss(self, w: LossWeights) -> float:
         """Validation loss on the training loss's scale (for plateau and best-model tracking)."""
-        mse = {q: float(self.total[f"{q}_sq"] / max(float(self.total[f"{q}_n"]), 1.0)) for q in QUANTITIES[self.kind]}
+        mse = {
+            q: float(self.total[f"{q}_sq"] / max(float(self.total[f"{q}_n"]), 1.0))
+            for q in QUANTITIES[self.kind]
+        }
         if self.kind == "dipole":
             return w.dipole * mse["dipole"]
         return w.energy * mse["energy"] + w.forces * mse["forces"]
@@ -102,7 +127,10 @@ class ErrorSums:
 
 def _mae_rmse(q: str, abs_sum, sq_sum, n) -> dict:
     n = max(float(n), 1.0)
-    return {f"{q}_mae_{UNITS[q]}": 1000.0 * float(abs_sum) / n, f"{q}_rmse_{UNITS[q]}": 1000.0 * math.sqrt(float(sq_sum) / n)}
+    return {
+        f"{q}_mae_{UNITS[q]}": 1000.0 * float(abs_sum) / n,
+        f"{q}_rmse_{UNITS[q]}": 1000.0 * math.sqrt(float(sq_sum) / n),
+    }
 
 
 def predict(model, batch, kind: str, training: bool) -> dict:

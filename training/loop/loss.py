@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from mace4ir.training.loop.distributed import DistInfo, all_reduce_sum
 from mace4ir.training.data.record_graphs import num_atoms_of
+from mace4ir.training.loop.distributed import DistInfo, all_reduce_sum
 
 
 @dataclass
@@ -24,7 +24,8 @@ class LossWeights:
 
 
 def weights_at(step: int, cfg: dict) -> LossWeights:
-    """Loss weights at ``step``: the stage-one weights, switched to stage two at ``stage_two.start_step``."""
+    """Loss weights at ``step``: the stage-one weights, switched to stage two at
+    ``stage_two.start_step``."""
     w = LossWeights(**cfg["weights"])
     stage_two = cfg.get("stage_two") or {}
     start = stage_two.get("start_step")
@@ -62,8 +63,13 @@ def global_sums(sums: dict, active: bool, info: DistInfo) -> dict[str, float]:
     return out
 
 
-def weighted_loss(kind: str, sums: dict, counts: dict, w: LossWeights, scale: float) -> torch.Tensor:
+def weighted_loss(
+    kind: str, sums: dict, counts: dict, w: LossWeights, scale: float
+) -> torch.Tensor:
     """``scale`` * weighted mean squared errors (``scale`` = world size, or 0 for padding steps)."""
     if kind == "dipole":
         return scale * w.dipole * sums["dipole"] / counts["dipole_n"]
-    return scale * (w.energy * sums["energy"] / counts["energy_n"] + w.forces * sums["forces"] / counts["forces_n"])
+    return scale * (
+        w.energy * sums["energy"] / counts["energy_n"]
+        + w.forces * sums["forces"] / counts["forces_n"]
+    )

@@ -13,14 +13,37 @@ import time
 from pathlib import Path
 
 COLUMNS = [
-    "step", "epoch", "phase", "loss", "lr", "loss_energy", "loss_forces", "loss_dipole", "grad_norm",
-    "graphs_per_s", "skipped_steps", "memory_mb", "energy_mae_mev_atom", "energy_rmse_mev_atom",
-    "forces_mae_mev_A", "forces_rmse_mev_A", "dipole_mae_meA", "dipole_rmse_meA", "best", "wall_time",
+    "step",
+    "epoch",
+    "phase",
+    "loss",
+    "lr",
+    "loss_energy",
+    "loss_forces",
+    "loss_dipole",
+    "grad_norm",
+    "graphs_per_s",
+    "skipped_steps",
+    "memory_mb",
+    "energy_mae_mev_atom",
+    "energy_rmse_mev_atom",
+    "forces_mae_mev_A",
+    "forces_rmse_mev_A",
+    "dipole_mae_meA",
+    "dipole_rmse_meA",
+    "best",
+    "wall_time",
 ]
 
 
 class MetricsLog:
-    def __init__(self, run_dir: Path, enabled: bool = True, resume_step: int | None = None, tensorboard: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        enabled: bool = True,
+        resume_step: int | None = None,
+        tensorboard: bool = True,
+    ):
         self.enabled = enabled
         self.csv_path, self.json_path = run_dir / "metrics.csv", run_dir / "metrics.jsonl"
         self.tb = None
@@ -41,7 +64,9 @@ class MetricsLog:
 
     def _truncate(self, step: int) -> None:
         if self.json_path.exists():
-            rows = [json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()]
+            rows = [
+                json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()
+            ]
             rows = [r for r in rows if r["step"] <= step]
             self.json_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
             with open(self.csv_path, "w", newline="") as fh:
@@ -74,5 +99,9 @@ class MetricsLog:
 def read_rows(run_dir: Path, phase: str | None = None) -> list[dict]:
     """Rows of ``metrics.jsonl`` (optionally one phase)."""
     path = Path(run_dir) / "metrics.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.exists()
+        else []
+    )
     return [r for r in rows if phase is None or r["phase"] == phase]

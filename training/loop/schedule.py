@@ -14,21 +14,48 @@ KINDS = ("plateau", "cosine", "constant")
 
 
 class LRSchedule:
-    def __init__(self, base_lr: float, kind: str = "plateau", warmup_steps: int = 0, total_steps: int | None = None,
-                 factor: float = 0.8, patience: int = 50, threshold: float = 1e-4, min_lr: float = 1e-6):
+    def __init__(
+        self,
+        base_lr: float,
+        kind: str = "plateau",
+        warmup_steps: int = 0,
+        total_steps: int | None = None,
+        factor: float = 0.8,
+        patience: int = 50,
+        threshold: float = 1e-4,
+        min_lr: float = 1e-6,
+    ):
         if kind not in KINDS:
-            raise ConfigError(f"training config: scheduler.kind must be one of {KINDS}, got {kind!r}")
+            raise ConfigError(
+                f"training config: scheduler.kind must be one of {KINDS}, got {kind!r}"
+            )
         if kind == "cosine" and not total_steps:
-            raise ConfigError("training config: the cosine schedule needs a step budget (max_steps or max_epochs)")
-        self.base_lr, self.kind, self.warmup_steps, self.total_steps = base_lr, kind, warmup_steps, total_steps
-        self.factor, self.patience, self.threshold, self.min_lr = factor, patience, threshold, min_lr
+            raise ConfigError(
+                "training config: the cosine schedule needs a step budget (max_steps or max_epochs)"
+            )
+        self.base_lr, self.kind, self.warmup_steps, self.total_steps = (
+            base_lr,
+            kind,
+            warmup_steps,
+            total_steps,
+        )
+        self.factor, self.patience, self.threshold, self.min_lr = (
+            factor,
+            patience,
+            threshold,
+            min_lr,
+        )
         self.plateau_scale, self.best, self.bad_evals = 1.0, math.inf, 0
 
     def lr(self, step: int) -> float:
         warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
         if self.kind == "cosine":
-            progress = min(1.0, max(0, step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-            decay = self.min_lr / self.base_lr + (1 - self.min_lr / self.base_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+            progress = min(
+                1.0, max(0, step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+            )
+            decay = self.min_lr / self.base_lr + (1 - self.min_lr / self.base_lr) * 0.5 * (
+                1 + math.cos(math.pi * progress)
+            )
         elif self.kind == "plateau":
             decay = self.plateau_scale
         else:
@@ -58,4 +85,8 @@ class LRSchedule:
         return {"plateau_scale": self.plateau_scale, "best": self.best, "bad_evals": self.bad_evals}
 
     def load_state_dict(self, state: dict) -> None:
-        self.plateau_scale, self.best, self.bad_evals = state["plateau_scale"], state["best"], state["bad_evals"]
+        self.plateau_scale, self.best, self.bad_evals = (
+            state["plateau_scale"],
+            state["best"],
+            state["bad_evals"],
+        )

@@ -21,38 +21,52 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch_ema import ExponentialMovingAverage
 
-from mace4ir.errors import Mace4irError
 from mace4ir.data_prep.prepared.reader import load_manifest
-from mace4ir.training.loop import checkpoint, distributed
-from mace4ir.training.models import accel
+from mace4ir.elements import check_elements
+from mace4ir.errors import Mace4irError
 from mace4ir.training.data.loaders import LoaderOptions, TrainData, eval_batches, seed_everything
 from mace4ir.training.data.record_graphs import GraphBuilder
-from mace4ir.training.loop.loss import LossWeights, global_sums, squared_error_sums, weighted_loss, weights_at
-from mace4ir.training.loop.metrics_log import MetricsLog
-from mace4ir.training.models.weights_io import save_model
-from mace4ir.elements import check_elements
-from mace4ir.training.models.build import build_model, load_model_config, model_spec
-from mace4ir.training.loop.schedule import LRSchedule
+from mace4ir.training.loop import checkpoint, distributed
 from mace4ir.training.loop.error_sums import evaluate, predict
+from mace4ir.training.loop.loss import (
+    LossWeights,
+    global_sums,
+    squared_error_sums,
+    weighted_loss,
+    weights_at,
+)
+from mace4ir.training.loop.metrics_log import MetricsLog
+from mace4ir.training.loop.schedule import LRSchedule
+from mace4ir.training.models import accel
+from mace4ir.training.models.build import build_model, load_model_config, model_spec
+from mace4ir.training.models.weights_io import save_model
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainState:
-    step: int = 0            # optimizer steps taken (skipped non-finite steps count too)
+    step: int = 0  # optimizer steps taken (skipped non-finite steps count too)
     epoch: int = 0
-    step_in_epoch: int = 0   # global steps done in the current epoch (resume skips these batches)
+    step_in_epoch: int = 0  # global steps done in the current epoch (resume skips these batches)
     best_val: float = math.inf
     best_step: int = -1
-    skipped: int = 0         # non-finite steps skipped in total
-    bad_in_row: int = 0      # consecutive non-finite steps
+    skipped: int = 0  # non-finite steps skipped in total
+    bad_in_row: int = 0  # consecutive non-finite steps
     last_eval_step: int = -1
 
 
 class Trainer:
-    def __init__(self, data, out, model: str, cfg: dict, precision: str | None = None, resume: bool = False,
-                 overrides: dict | None = None):
+    def __init__(
+        self,
+        data,
+        out,
+        model: str,
+        cfg: dict,
+        precision: str | None = None,
+        resume: bool = False,
+        overrides: dict | None = None,
+    ):
         self.data, self.out, self.cfg = Path(data), Path(out), cfg
         self.info = distributed.setup(cfg["device"])
         self.manifest = load_manifest(self.data)
@@ -61,19 +75,32 @@ class Trainer:
         saved = self._find_checkpoint(resume)
         if saved:
             # the saved config wins; only the step/epoch budget may be extended on resume
-            budget = {k: v for k, v in (overrides or {}).items() if k in ("max_steps", "max_epochs") and v is not None}
+            budget = {
+                k: v
+                for k, v in (overrides or {}).items()
+                if k in ("max_steps", "max_epochs") and v is not None
+            }
             self.cfg = cfg = {**saved["config"], **budget, "progress": cfg["progress"]}
-        self.spec = saved["spec"] if saved else model_spec(load_model_config(model, precision), self.manifest)
+        self.spec = (
+            saved["spec"]
+            if saved
+            else model_spec(load_model_config(model, precision), self.manifest)
+        )
         self.kind = self.spec["kind"]
-        check_elements(self.spec["atomic_numbers"], [int(z) for z in self.manifest.get("elements", self.manifest["e0s"])],
-                       f"{self.data}/manifest.json")
+        check_elements(
+            self.spec["atomic_numbers"],
+            [int(z) for z in self.manifest.get("elements", self.manifest["e0s"])],
+            f"{self.data}/manifest.json",
+        )
         seed_everything(cfg["seed"])
         self._build_data()
         self._build_model()
         self._resolve_budget()
         if saved:
             self._restore(saved)
-        self.metrics = MetricsLog(self.out, self.info.is_main, self.state.step if saved else None, cfg["tensorboard"])
+        self.metrics = MetricsLog(
+            self.out, self.info.is_main, self.state.step if saved else None, cfg["tensorboard"]
+        )
         if self.info.is_main:
             self._write_run_config(model)
 
@@ -83,7 +110,10 @@ class Trainer:
         existing = sorted(ckpt_dir.glob(checkpoint.PATTERN)) if ckpt_dir.exists() else []
         if not resume:
             if existing:
-                raise Mace4irError(f"{self.out} already holds a training run; pass --resume to continue it or choose another --out")
+                raise Mace4irError(
+                    f"{self.out} already holds a training run; pass --resume to continue it or "
+                    f"choose another --out"
+                )
             return None
         saved = checkpoint.latest(ckpt_dir)
         if saved is None:
@@ -95,14 +125,28 @@ class Trainer:
 
     def _build_data(self) -> None:
         c, info = self.cfg, self.info
-        self.builder = GraphBuilder(self.spec["atomic_numbers"], self.spec["architecture"]["r_max"], self.spec["precision"])
-        opts = LoaderOptions(batch_size=c["batch_size"], max_atoms=c["max_atoms"], max_edges=c["max_edges"],
-                             num_workers=c["num_workers"], seed=c["seed"], shuffle_buffer=c["shuffle_buffer"],
-                             pin_memory=info.device.type == "cuda")
-        self.train_data = TrainData(self.data, self.builder, opts, c["format"], c["subset"], info.rank, info.world_size)
+        self.builder = GraphBuilder(
+            self.spec["atomic_numbers"], self.spec["architecture"]["r_max"], self.spec["precision"]
+        )
+        opts = LoaderOptions(
+            batch_size=c["batch_size"],
+            max_atoms=c["max_atoms"],
+            max_edges=c["max_edges"],
+            num_workers=c["num_workers"],
+            seed=c["seed"],
+            shuffle_buffer=c["shuffle_buffer"],
+            pin_memory=info.device.type == "cuda",
+        )
+        self.train_data = TrainData(
+            self.data, self.builder, opts, c["format"], c["subset"], info.rank, info.world_size
+        )
         if len(self.train_data) < info.world_size:
-            raise Mace4irError(f"{self.data}: {len(self.train_data)} training records for {info.world_size} ranks")
-        self.val_loader = eval_batches(self.data, "val", self.builder, c["eval_batch_size"], info.rank, info.world_size)
+            raise Mace4irError(
+                f"{self.data}: {len(self.train_data)} training records for {info.world_size} ranks"
+            )
+        self.val_loader = eval_batches(
+            self.data, "val", self.builder, c["eval_batch_size"], info.rank, info.world_size
+        )
         self.dummy = self.train_data.dummy_batch().to(info.device)
 
     def _build_model(self) -> None:
@@ -114,9 +158,18 @@ class Trainer:
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
         o = c["optimizer"]
         self.params = [p for p in self.raw_model.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(self.params, lr=float(o["lr"]), betas=tuple(o["betas"]),
-                                    weight_decay=float(o["weight_decay"]), amsgrad=bool(o["amsgrad"]))
-        self.ema = ExponentialMovingAverage(self.params, decay=float(c["ema"]["decay"])) if c["ema"]["enabled"] else None
+        self.opt = torch.optim.Adam(
+            self.params,
+            lr=float(o["lr"]),
+            betas=tuple(o["betas"]),
+            weight_decay=float(o["weight_decay"]),
+            amsgrad=bool(o["amsgrad"]),
+        )
+        self.ema = (
+            ExponentialMovingAverage(self.params, decay=float(c["ema"]["decay"]))
+            if c["ema"]["enabled"]
+            else None
+        )
 
     def _resolve_budget(self) -> None:
         """Total steps (for cosine decay, the stage-two switch and the progress bar)."""
@@ -127,13 +180,27 @@ class Trainer:
         if s2.get("start_step") is None and s2.get("start_fraction") is not None:
             s2["start_step"] = int(float(s2["start_fraction"]) * self.total_steps)
         s = c["scheduler"]
-        self.schedule = LRSchedule(float(c["optimizer"]["lr"]), s["kind"], int(s["warmup_steps"]), self.total_steps,
-                                   float(s["factor"]), int(s["patience"]), float(s["threshold"]), float(s["min_lr"]))
+        self.schedule = LRSchedule(
+            float(c["optimizer"]["lr"]),
+            s["kind"],
+            int(s["warmup_steps"]),
+            self.total_steps,
+            float(s["factor"]),
+            int(s["patience"]),
+            float(s["threshold"]),
+            float(s["min_lr"]),
+        )
 
     def _write_run_config(self, model: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        resolved = {"model": model, "data": str(self.data), "world_size": self.info.world_size,
-                    "manifest_sha256": self.manifest_sha, "spec": self.spec, "train": self.cfg}
+        resolved = {
+            "model": model,
+            "data": str(self.data),
+            "world_size": self.info.world_size,
+            "manifest_sha256": self.manifest_sha,
+            "spec": self.spec,
+            "train": self.cfg,
+        }
         (self.out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
     # ---- the loop -----------------------------------------------------------------------
@@ -169,7 +236,9 @@ class Trainer:
 
     def _done(self) -> bool:
         c = self.cfg
-        return self.state.epoch >= int(c["max_epochs"]) or (c["max_steps"] is not None and self.state.step >= int(c["max_steps"]))
+        return self.state.epoch >= int(c["max_epochs"]) or (
+            c["max_steps"] is not None and self.state.step >= int(c["max_steps"])
+        )
 
     def _due(self, key: str) -> bool:
         every = self.cfg[key]
@@ -180,7 +249,8 @@ class Trainer:
         return bool(every) and self.state.step % int(every) == 0
 
     def _epoch_batches(self):
-        """(batch, active) pairs; a rank out of data pads with zero-weight steps until all are done."""
+        """(batch, active) pairs; a rank out of data pads with zero-weight steps until all are
+        done."""
         it = self.train_data.epoch(self.state.epoch, self.state.step_in_epoch)
         while True:
             batch = next(it, None)
@@ -202,7 +272,9 @@ class Trainer:
         out = predict(self.model, batch, self.kind, training=True)
         sums = squared_error_sums(self.kind, batch, out)
         glob = global_sums(sums, active, self.info)
-        loss = weighted_loss(self.kind, sums, glob, w, float(self.info.world_size) if active else 0.0)
+        loss = weighted_loss(
+            self.kind, sums, glob, w, float(self.info.world_size) if active else 0.0
+        )
         loss.backward()
         clip = float(c["clip_grad"]) if c["clip_grad"] else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
@@ -217,9 +289,17 @@ class Trainer:
         s.step += 1
         s.step_in_epoch += 1
         n_graphs = glob["dipole_n"] / 3 if self.kind == "dipole" else glob["energy_n"]
-        row = {"step": s.step, "epoch": s.epoch, "phase": "train", "loss": global_loss, "lr": lr, "grad_norm": grad_norm,
-               "graphs_per_s": n_graphs / max(time.perf_counter() - t0, 1e-9), "skipped_steps": s.skipped,
-               "memory_mb": _memory_mb(self.info.device)}
+        row = {
+            "step": s.step,
+            "epoch": s.epoch,
+            "phase": "train",
+            "loss": global_loss,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "graphs_per_s": n_graphs / max(time.perf_counter() - t0, 1e-9),
+            "skipped_steps": s.skipped,
+            "memory_mb": _memory_mb(self.info.device),
+        }
         for q in ("energy", "forces", "dipole"):
             if q in glob:
                 row[f"loss_{q}"] = glob[q] / glob[f"{q}_n"]
@@ -232,11 +312,19 @@ class Trainer:
         s.skipped += 1
         s.bad_in_row += 1
         self.opt.zero_grad(set_to_none=True)
-        log.warning("step %d: non-finite loss %s / gradient norm %s; step skipped (%d so far)", s.step, loss, grad_norm, s.skipped)
+        log.warning(
+            "step %d: non-finite loss %s / gradient norm %s; step skipped (%d so far)",
+            s.step,
+            loss,
+            grad_norm,
+            s.skipped,
+        )
         if s.bad_in_row >= int(self.cfg["max_nonfinite_steps"]):
             raise Mace4irError(
-                f"stopping at step {s.step}: {s.bad_in_row} consecutive non-finite losses or gradients; "
-                f"lower optimizer.lr, check the data in {self.data}, or resume from the last checkpoint in {self.out}/checkpoints"
+                f"stopping at step {s.step}: {s.bad_in_row} consecutive non-finite losses or "
+                f"gradients; "
+                f"lower optimizer.lr, check the data in {self.data}, or resume from the last "
+                f"checkpoint in {self.out}/checkpoints"
             )
 
     def validate(self) -> dict:
@@ -252,11 +340,21 @@ class Trainer:
             s.best_val, s.best_step = val_loss, s.step
             self._export("best_model")
         s.last_eval_step = s.step
-        row = {"step": s.step, "epoch": s.epoch, "phase": "val", "loss": val_loss, "best": int(improved),
-               **{k: v for k, v in metrics.items() if k != "per_element"}}
+        row = {
+            "step": s.step,
+            "epoch": s.epoch,
+            "phase": "val",
+            "loss": val_loss,
+            "best": int(improved),
+            **{k: v for k, v in metrics.items() if k != "per_element"},
+        }
         self.metrics.write(row)
         if self.info.is_main:
-            log.info("step %d validation: %s", s.step, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+            log.info(
+                "step %d validation: %s",
+                s.step,
+                ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)),
+            )
         return row
 
     # ---- checkpoints and export ---------------------------------------------------------
@@ -286,7 +384,12 @@ class Trainer:
                 "manifest_sha256": self.manifest_sha,
                 "world_size": self.info.world_size,
             }
-            checkpoint.save(self.out / "checkpoints", self.state.step, payload, int(self.cfg["checkpoint"]["keep"]))
+            checkpoint.save(
+                self.out / "checkpoints",
+                self.state.step,
+                payload,
+                int(self.cfg["checkpoint"]["keep"]),
+            )
         distributed.barrier(self.info)
 
     def _restore(self, saved: dict) -> None:
@@ -298,14 +401,24 @@ class Trainer:
         self.state = TrainState(**saved["state"])
         checkpoint.set_rng_state(saved["rng"])
         if saved["world_size"] != self.info.world_size:
-            log.warning("checkpoint written with %d ranks, resuming with %d: the data order changes from here on",
-                        saved["world_size"], self.info.world_size)
+            log.warning(
+                "checkpoint written with %d ranks, resuming with %d: the data order changes from "
+                "here on",
+                saved["world_size"],
+                self.info.world_size,
+            )
 
     def _progress(self):
         from tqdm import tqdm
 
         disable = not (self.info.is_main and self.cfg["progress"])
-        return tqdm(total=self.total_steps, initial=self.state.step, unit="step", disable=disable, dynamic_ncols=True)
+        return tqdm(
+            total=self.total_steps,
+            initial=self.state.step,
+            unit="step",
+            disable=disable,
+            dynamic_ncols=True,
+        )
 
 
 def _memory_mb(device: torch.device) -> float:
@@ -314,8 +427,15 @@ def _memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def train(data, out, model: str = "ef_small", config: str | None = None, precision: str | None = None,
-          resume: bool = False, **overrides) -> Path:
+def train(
+    data,
+    out,
+    model: str = "ef_small",
+    config: str | None = None,
+    precision: str | None = None,
+    resume: bool = False,
+    **overrides,
+) -> Path:
     """Train a model on a prepared directory; returns the run directory.
 
     ``overrides`` are training-config keys (``max_steps=100``, ``batch_size=8``,

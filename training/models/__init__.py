@@ -1,1 +1,2 @@
-"""Models: building from YAML configs, saving/loading (safetensors + JSON, pickles), finding release files."""
+"""Models: building from YAML configs, saving/loading (safetensors + JSON, pickles), finding release
+files."""

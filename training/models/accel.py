@@ -19,10 +19,18 @@ from mace4ir.training.models.build import default_dtype
 log = logging.getLogger(__name__)
 
 KERNELS = {
-    "cuequivariance": ("cuequivariance_torch", "pip install cuequivariance-torch cuequivariance-ops-torch-cu12 (CUDA only)",
-                       "mace.cli.convert_e3nn_cueq", "mace.cli.convert_cueq_e3nn"),
-    "openequivariance": ("openequivariance", "pip install openequivariance (needs a CUDA or ROCm GPU and a compiler)",
-                         "mace.cli.convert_e3nn_oeq", "mace.cli.convert_oeq_e3nn"),
+    "cuequivariance": (
+        "cuequivariance_torch",
+        "pip install cuequivariance-torch cuequivariance-ops-torch-cu12 (CUDA only)",
+        "mace.cli.convert_e3nn_cueq",
+        "mace.cli.convert_cueq_e3nn",
+    ),
+    "openequivariance": (
+        "openequivariance",
+        "pip install openequivariance (needs a CUDA or ROCm GPU and a compiler)",
+        "mace.cli.convert_e3nn_oeq",
+        "mace.cli.convert_oeq_e3nn",
+    ),
 }
 
 
@@ -39,12 +47,18 @@ def accelerate(model: torch.nn.Module, cfg: dict, device: torch.device) -> torch
     if kernel:
         module, how, to_mod, _ = KERNELS[kernel]
         if importlib.util.find_spec(module) is None:
-            raise Mace4irError(f"{kernel} requested but the package {module!r} is not installed: {how}")
+            raise Mace4irError(
+                f"{kernel} requested but the package {module!r} is not installed: {how}"
+            )
         if device.type != "cuda":
-            raise Mace4irError(f"{kernel} requested but there is no GPU (device {device}); drop the option on CPU")
+            raise Mace4irError(
+                f"{kernel} requested but there is no GPU (device {device}); drop the option on CPU"
+            )
         dtype = next(model.parameters()).dtype
         with default_dtype(dtype):
-            model = importlib.import_module(to_mod).run(model, device=str(device), return_model=True)
+            model = importlib.import_module(to_mod).run(
+                model, device=str(device), return_model=True
+            )
         log.info("model converted to %s kernels", kernel)
     if cfg.get("compile"):
         model = torch.compile(model)
@@ -60,4 +74,6 @@ def exportable(model: torch.nn.Module, cfg: dict) -> torch.nn.Module:
         return model
     dtype = next(model.parameters()).dtype
     with default_dtype(dtype):
-        return importlib.import_module(KERNELS[kernel][3]).run(model, device="cpu", return_model=True)
+        return importlib.import_module(KERNELS[kernel][3]).run(
+            model, device="cpu", return_model=True
+        )

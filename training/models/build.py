@@ -18,23 +18,39 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import numpy as np
-
 import mace.modules  # noqa: F401  (import before e3nn: it makes e3nn's constants loadable on torch>=2.6)
+import numpy as np
 import torch
 from e3nn import o3
 from mace import modules
 
 from mace4ir.config import load_config
-from mace4ir.errors import ConfigError, Mace4irError
+from mace4ir.errors import ConfigError
 
 KINDS = ("ef", "dipole")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _ARCH_KEYS = {
-    "r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "num_interactions", "correlation",
-    "hidden_irreps", "MLP_irreps", "radial_MLP", "interaction", "interaction_first", "gate",
-    "use_reduced_cg", "use_so3", "apply_cutoff", "pair_repulsion", "distance_transform",
-    "radial_type", "use_agnostic_product", "use_last_readout_only", "use_embedding_readout",
+    "r_max",
+    "num_bessel",
+    "num_polynomial_cutoff",
+    "max_ell",
+    "num_interactions",
+    "correlation",
+    "hidden_irreps",
+    "MLP_irreps",
+    "radial_MLP",
+    "interaction",
+    "interaction_first",
+    "gate",
+    "use_reduced_cg",
+    "use_so3",
+    "apply_cutoff",
+    "pair_repulsion",
+    "distance_transform",
+    "radial_type",
+    "use_agnostic_product",
+    "use_last_readout_only",
+    "use_embedding_readout",
 }
 
 
@@ -49,14 +65,21 @@ def load_model_config(name_or_path: str, precision: str | None = None) -> dict:
 
 def validate_model_config(cfg: dict, where: str) -> None:
     if cfg.get("kind") not in KINDS:
-        raise ConfigError(f"model config {where}: 'kind' must be one of {KINDS}, got {cfg.get('kind')!r}")
+        raise ConfigError(
+            f"model config {where}: 'kind' must be one of {KINDS}, got {cfg.get('kind')!r}"
+        )
     if cfg.get("precision") not in DTYPES:
-        raise ConfigError(f"model config {where}: 'precision' must be float32 or float64, got {cfg.get('precision')!r}")
+        raise ConfigError(
+            f"model config {where}: 'precision' must be float32 or float64, got "
+            f"{cfg.get('precision')!r}"
+        )
     arch = cfg.get("architecture") or {}
     missing = sorted(_ARCH_KEYS - set(arch))
     unknown = sorted(set(arch) - _ARCH_KEYS)
     if missing or unknown:
-        raise ConfigError(f"model config {where}: architecture keys missing {missing} / unknown {unknown}")
+        raise ConfigError(
+            f"model config {where}: architecture keys missing {missing} / unknown {unknown}"
+        )
     try:
         o3.Irreps(arch["hidden_irreps"]), o3.Irreps(arch["MLP_irreps"])
     except (ValueError, AssertionError) as exc:
@@ -143,82 +166,12 @@ def build_model(spec: dict) -> torch.nn.Module:
 
 
 @contextlib.contextmanager
-def default_dtype(dtype: torch.dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def build_model(spec: dict) -> torch.nn.Module:
-    """A freshly initialised mace-torch model for ``spec`` (every constructor argument explicit)."""
-    a = spec["architecture"]
-    common = dict(
-        r_max=float(a["r_max"]),
-        num_bessel=int(a["num_bessel"]),
-        num_polynomial_cutoff=int(a["num_polynomial_cutoff"]),
-        max_ell=int(a["max_ell"]),
-        interaction_cls=modules.interaction_classes[a["interaction"]],
-        interaction_cls_first=modules.interaction_classes[a["interaction_first"]],
-        num_interactions=int(a["num_interactions"]),
-        num_elements=len(spec["atomic_numbers"]),
-        hidden_irreps=o3.Irreps(a["hidden_irreps"]),
-        MLP_irreps=o3.Irreps(a["MLP_irreps"]),
-        avg_num_neighbors=float(spec["avg_num_neighbors"]),
-        atomic_numbers=list(spec["atomic_numbers"]),
-        correlation=int(a["correlation"]),
-        gate=modules.gate_dict[a["gate"]],
-        apply_cutoff=bool(a["apply_cutoff"]),
-        use_reduced_cg=bool(a["use_reduced_cg"]),
-        use_so3=bool(a["use_so3"]),
-        distance_transform=str(a["distance_transform"]),
-        radial_type=a["radial_type"],
-        radial_MLP=list(a["radial_MLP"]),
-        cueq_config=None,
-        oeq_config=None,
-        edge_irreps=None,
-        use_edge_irreps_first=False,
-    )
-    with default_dtype(DTYPES[spec["precision"]]):
-        if spec["kind"] == "dipole":
-            model = modules.AtomicDipolesMACE(atomic_energies=None, **common)
-        else:
-            model = modules.ScaleShiftMACE(
-                atomic_inter_scale=float(spec["scale"]),
-                atomic_inter_shift=float(spec["shift"]),
-                atomic_energies=np.asarray(spec["atomic_energies"], dtype=np.float64),
-                pair_repulsion=bool(a["pair_repulsion"]),
-                use_agnostic_product=bool(a["use_agnostic_product"]),
-                use_last_readout_only=bool(a["use_last_readout_only"]),
-                use_embedding_readout=bool(a["use_embedding_readout"]),
-                heads=["Default"],
-                embedding_specs=None,
-                **common,
-            )
-    return model.to(DTYPES[spec["precision"]])
-
-
-def check_elements(spec: dict, atomic_numbers, where: str) -> None:
-    """Clear error when data contains elements the model cannot represent."""
-    known = set(spec["atomic_numbers"])
-    unknown = sorted(set(int(z) for z in np.unique(atomic_numbers)) - known)
-    if unknown:
-        from ase.data import chemical_symbols
-
-        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unknown)
-        raise Mace4irError(f"{where}: element(s) {names} not in the model's element table {spec['atomic_numbers']}")
-
-
-@contextlib.contextmanager
 def fast_model_build():
     """Build models without TorchScript-compiling e3nn's generated fx code.
 
     Measured on ef_small + dipole (CPU): building the pair takes ~2.4x less time and
     evaluation is as fast; the math is the same code, only not run through torch.jit.
     """
-    import mace.modules  # noqa: F401  (before e3nn, see training.models)
     from e3nn import get_optimization_defaults, set_optimization_defaults
 
     old = get_optimization_defaults()

@@ -16,10 +16,15 @@ import os
 import re
 from pathlib import Path
 
-from mace4ir.errors import Mace4irError
 from mace4ir.checksums import CHECKSUM_FILE, verify_checksums
+from mace4ir.errors import Mace4irError
 from mace4ir.training.models.release_layout import (
-    FORMAT_NAME, FORMAT_VERSION, MODEL_CARD, MODEL_STEMS, PICKLE_SUFFIX, RELEASE_CONFIG,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MODEL_CARD,
+    MODEL_STEMS,
+    PICKLE_SUFFIX,
+    RELEASE_CONFIG,
 )
 
 log = logging.getLogger(__name__)
@@ -32,33 +37,52 @@ def _offline() -> bool:
     """HF_HUB_OFFLINE read at call time (huggingface_hub reads it once, at import)."""
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in {
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
+    }
 
 
-def download(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
+def download(
+    repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None
+) -> Path:
     """Snapshot of a Hub repo in the huggingface_hub cache (from the cache alone when offline)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
-        HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     where = f"{repo_id}@{revision or 'main'}"
     try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=_offline()))
+        return Path(
+            snapshot_download(
+                repo_id, revision=revision, cache_dir=cache_dir, local_files_only=_offline()
+            )
+        )
     except LocalEntryNotFoundError as exc:
-        raise Mace4irError(f"{where}: no such local folder, not in the local Hugging Face cache, and the Hub "
-                           f"cannot be used (offline or unreachable): {str(exc).splitlines()[0]}") from None
+        raise Mace4irError(
+            f"{where}: no such local folder, not in the local Hugging Face cache, and the Hub "
+            f"cannot be used (offline or unreachable): {str(exc).splitlines()[0]}"
+        ) from None
     except RevisionNotFoundError:
         raise Mace4irError(f"{where}: revision not found on the Hub") from None
     except RepositoryNotFoundError:
-        raise Mace4irError(f"{repo_id}: no such local folder, and no such repository on the Hub "
-                           "(private? set HF_TOKEN or log in)") from None
+        raise Mace4irError(
+            f"{repo_id}: no such local folder, and no such repository on the Hub "
+            "(private? set HF_TOKEN or log in)"
+        ) from None
     except HfHubHTTPError as exc:
         raise Mace4irError(f"{where}: Hub request failed: {str(exc).splitlines()[0]}") from None
 
 
-def resolve_release(repo_id_or_path: str | Path, revision: str | None = None,
-                    cache_dir: str | Path | None = None) -> Path:
+def resolve_release(
+    repo_id_or_path: str | Path, revision: str | None = None, cache_dir: str | Path | None = None
+) -> Path:
     """A local release folder as is, else a Hub repo id downloaded into the cache."""
     path = Path(repo_id_or_path).expanduser()
     if path.exists():
@@ -68,7 +92,9 @@ def resolve_release(repo_id_or_path: str | Path, revision: str | None = None,
             log.warning("%s: local folder, revision %r ignored", path, revision)
         return path
     if not REPO_ID.match(str(repo_id_or_path)):
-        raise Mace4irError(f"{repo_id_or_path}: neither an existing folder nor a Hub repo id (ORG/NAME)")
+        raise Mace4irError(
+            f"{repo_id_or_path}: neither an existing folder nor a Hub repo id (ORG/NAME)"
+        )
     return download(str(repo_id_or_path), revision, cache_dir)
 
 
@@ -79,19 +105,25 @@ def read_release_config(folder: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise Mace4irError(f"{file}: invalid JSON: {exc}") from None
     if config.get("format") != FORMAT_NAME or int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise Mace4irError(f"{file}: release format {config.get('format')!r} v{config.get('format_version')} "
-                           f"is not readable by this mace4ir (reads {FORMAT_NAME} v{FORMAT_VERSION}; upgrade mace4ir)")
+        raise Mace4irError(
+            f"{file}: release format {config.get('format')!r} v{config.get('format_version')} "
+            f"is not readable by this mace4ir (reads {FORMAT_NAME} v{FORMAT_VERSION}; upgrade "
+            f"mace4ir)"
+        )
     return config
 
 
 def pickle_pair(folder: Path) -> tuple[Path, Path]:
-    """(EF, D) mace-torch pickles in a folder, told apart by name (``*dipole*``, ``*_D*``, ``*mu*``)."""
+    """(EF, D) mace-torch pickles in a folder, told apart by name (``*dipole*``, ``*_D*``,
+    ``*mu*``)."""
     pickles = sorted(folder.glob(f"*{PICKLE_SUFFIX}"))
     dipoles = [p for p in pickles if _DIPOLE_NAME.search(p.stem)]
     efs = [p for p in pickles if p not in dipoles]
     if len(efs) != 1 or len(dipoles) != 1:
-        raise Mace4irError(f"{folder}: expected one EF and one dipole mace-torch {PICKLE_SUFFIX} file (the dipole "
-                           f"one named *dipole*/*_D*/*mu*), found {[p.name for p in pickles]}")
+        raise Mace4irError(
+            f"{folder}: expected one EF and one dipole mace-torch {PICKLE_SUFFIX} file (the dipole "
+            f"one named *dipole*/*_D*/*mu*), found {[p.name for p in pickles]}"
+        )
     return efs[0], dipoles[0]
 
 
@@ -103,15 +135,23 @@ def model_paths(folder: Path, trust_pickle: bool) -> tuple[Path, Path]:
     if any(folder.glob(f"*{PICKLE_SUFFIX}")):
         if not trust_pickle:
             names = ", ".join(p.name for p in sorted(folder.glob(f"*{PICKLE_SUFFIX}")))
-            raise Mace4irError(f"{folder}: holds mace-torch pickles ({names}); unpickling runs arbitrary code from "
-                               "the file, so pass trust_pickle=True (CLI: --trust-pickle) only for a source you trust")
+            raise Mace4irError(
+                f"{folder}: holds mace-torch pickles ({names}); unpickling runs arbitrary code "
+                f"from "
+                "the file, so pass trust_pickle=True (CLI: --trust-pickle) only for a source you "
+                "trust"
+            )
         return pickle_pair(folder)
-    raise Mace4irError(f"{folder}: not a mace4ir release (no {RELEASE_CONFIG}) and no mace-torch "
-                       f"{PICKLE_SUFFIX} files; expected {MODEL_STEMS['ef']}.safetensors etc.")
+    raise Mace4irError(
+        f"{folder}: not a mace4ir release (no {RELEASE_CONFIG}) and no mace-torch "
+        f"{PICKLE_SUFFIX} files; expected {MODEL_STEMS['ef']}.safetensors etc."
+    )
 
 
 def verify_release(folder: Path) -> None:
     if (folder / CHECKSUM_FILE).is_file() or (folder / RELEASE_CONFIG).is_file():
-        verify_checksums(folder, soft=frozenset({MODEL_CARD}))  # required for our releases; also raises when SHA256SUMS is missing
+        verify_checksums(
+            folder, soft=frozenset({MODEL_CARD})
+        )  # required for our releases; also raises when SHA256SUMS is missing
     else:
         log.warning("%s: no %s; files not verified", folder, CHECKSUM_FILE)

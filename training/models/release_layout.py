@@ -27,4 +27,8 @@ IGNORED_NAMES = {".gitattributes"}
 def is_release_file(rel_path: str) -> bool:
     """Files that belong to a release folder (hidden files/folders and temp files do not)."""
     parts = rel_path.split("/")
-    return not any(p.startswith(".") for p in parts) and not rel_path.endswith(".tmp") and rel_path not in IGNORED_NAMES
+    return (
+        not any(p.startswith(".") for p in parts)
+        and not rel_path.endswith(".tmp")
+        and rel_path not in IGNORED_NAMES
+    )

@@ -20,7 +20,9 @@ from mace4ir.training.models.build import build_model
 
 SPEC_SUFFIX = ".json"
 WEIGHTS_SUFFIX = ".safetensors"
-BEST_MODEL = "best_model"  # the model a training RUN directory stands for (EMA weights, best validation)
+BEST_MODEL = (
+    "best_model"  # the model a training RUN directory stands for (EMA weights, best validation)
+)
 
 
 def _stem(path: str | Path) -> Path:
@@ -44,7 +46,9 @@ def require_model(run_or_stem: str | Path) -> Path:
     """The model stem of a finished run (or a given stem); clear error when its spec is missing."""
     spec_file = model_stem(run_or_stem).with_suffix(SPEC_SUFFIX)
     if not spec_file.is_file():
-        raise Mace4irError(f"{run_or_stem}: not a finished training RUN dir or model stem ({spec_file} not found)")
+        raise Mace4irError(
+            f"{run_or_stem}: not a finished training RUN dir or model stem ({spec_file} not found)"
+        )
     return spec_file.with_suffix("")
 
 
@@ -63,7 +67,9 @@ def check_kind(run_or_stem: str | Path, kind: str) -> None:
 
 def require_kind(source, found: str, kind: str) -> None:
     if found != kind:
-        raise Mace4irError(f"{source}: expected a {kind!r} model, found kind {found!r} (swapped --ef/--dipole?)")
+        raise Mace4irError(
+            f"{source}: expected a {kind!r} model, found kind {found!r} (swapped --ef/--dipole?)"
+        )
 
 
 def save_model(model: torch.nn.Module, spec: dict, path: str | Path) -> tuple[Path, Path]:
@@ -80,7 +86,9 @@ def save_model(model: torch.nn.Module, spec: dict, path: str | Path) -> tuple[Pa
     return weights, spec_file
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict]:
     """Rebuild a model saved by :func:`save_model`; returns (model in eval mode, spec)."""
     stem = _stem(path)
     weights, spec_file = stem.with_suffix(WEIGHTS_SUFFIX), stem.with_suffix(SPEC_SUFFIX)
@@ -96,7 +104,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         state = load_file(str(weights))
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # safetensors header errors, shape mismatches
-        raise Mace4irError(f"{weights}: weights do not load into the model of {spec_file.name}: {exc}") from None
+        raise Mace4irError(
+            f"{weights}: weights do not load into the model of {spec_file.name}: {exc}"
+        ) from None
     return model.to(device).eval(), spec
 
 

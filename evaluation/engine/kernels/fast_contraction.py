@@ -51,18 +51,22 @@ from mace4ir.evaluation.engine.kernels.powers_derivatives import PowersFold, pow
 
 
 class FoldedContraction(torch.nn.Module):
-    """Drop-in for a frozen ``Contraction``: ``forward(x (b, c, L), y one-hot (b, E)) -> (b, c * m)``."""
+    """Drop-in for a frozen ``Contraction``: ``forward(x (b, c, L), y one-hot (b, E)) -> (b, c *
+    m)``."""
 
     def __init__(self, contraction: Contraction):
         super().__init__()
         corr = contraction.correlation
-        weights = [contraction.weights_max] + list(contraction.weights)  # body order corr, corr-1, ..., 1
+        weights = [contraction.weights_max] + list(
+            contraction.weights
+        )  # body order corr, corr-1, ..., 1
         self.original = contraction  # fallback for element attributes that are not one-hot
         self.body_orders = list(range(corr, 0, -1))
         self._u = {nu: contraction.U_tensors(nu).detach() for nu in self.body_orders}
         self._w = {nu: w.detach() for nu, w in zip(self.body_orders, weights)}
         self._folded: dict[tuple, list[torch.Tensor]] = {}
-        # atoms grouped by element, remembered for the last y (the same tensor for every call on a graph)
+        # atoms grouped by element, remembered for the last y (the same tensor for every call on a
+        # graph)
         self._groups = LastTensorCache(element_groups)
         self.m = self._u[1].reshape(-1, *self._u[1].shape[-2:]).shape[0]  # 2l+1 of the output irrep
         self.form = "powers"  # or "chain" (see the module docstring)
@@ -78,9 +82,13 @@ class FoldedContraction(torch.nn.Module):
         """
         key = (element, like.dtype, like.device)
         if key not in self._folded:
-            folded = [f.reshape(f.shape[0], -1) for f in self._weighted_u(element, like)]  # (c, m·L^ν)
+            folded = [
+                f.reshape(f.shape[0], -1) for f in self._weighted_u(element, like)
+            ]  # (c, m·L^ν)
             n_ell = self._u[1].shape[-2]
-            top = folded[0].reshape(folded[0].shape[0], -1, n_ell).transpose(1, 2)  # (c, L, m·L^(corr-1))
+            top = (
+                folded[0].reshape(folded[0].shape[0], -1, n_ell).transpose(1, 2)
+            )  # (c, L, m·L^(corr-1))
             rest = folded[1:] if len(folded) > 1 else [torch.zeros_like(top[:, 0])]
             self._folded[key] = [torch.cat([top, rest[0][:, None]], 1).contiguous()] + rest[1:]
         return self._folded[key]
@@ -104,7 +112,8 @@ class FoldedContraction(torch.nn.Module):
         return self._folded[key]
 
     def _with_derivatives(self, g: torch.Tensor) -> PowersFold:
-        """G (c, rows, ··L) of this contraction's body orders with its Jacobian and curvature coefficients."""
+        """G (c, rows, ··L) of this contraction's body orders with its Jacobian and curvature
+        coefficients."""
         return powers_fold(g, self._u[1].shape[-2], self.body_orders[0] - 1)
 
     def _weighted_u(self, element: int, like: torch.Tensor) -> list[torch.Tensor]:
@@ -124,12 +133,17 @@ class FoldedContraction(torch.nn.Module):
             return self._forward_powers(x, groups)
         order, inverse, elements, counts = groups
         parts = torch.split(x.index_select(0, order), counts)
-        out = [self._contract(xe, self._fold(e, x), self.body_orders[0]) for e, xe in zip(elements, parts)]
+        out = [
+            self._contract(xe, self._fold(e, x), self.body_orders[0])
+            for e, xe in zip(elements, parts)
+        ]
         return torch.cat(out).index_select(0, inverse).reshape(x.shape[0], -1)
 
     def _forward_powers(self, x: torch.Tensor, groups) -> torch.Tensor:
         folded = [self._powers(e, x) for e in groups[2]]
-        return contract_powers(x, groups, folded, self.body_orders[0], self.m).reshape(x.shape[0], -1)
+        return contract_powers(x, groups, folded, self.body_orders[0], self.m).reshape(
+            x.shape[0], -1
+        )
 
     @staticmethod
     def _contract(x: torch.Tensor, folded: list[torch.Tensor], correlation: int) -> torch.Tensor:
@@ -139,14 +153,17 @@ class FoldedContraction(torch.nn.Module):
         c, n, n_ell = xc.shape
         t = torch.bmm(torch.cat([xc, xc.new_ones((c, n, 1))], 2), folded[0])  # (c, n, m·L^(corr-1))
         for k in range(correlation - 1):
-            t = batched_matvec(t.reshape(c * n, -1, n_ell), xc.reshape(c * n, n_ell)).reshape(c, n, -1)
+            t = batched_matvec(t.reshape(c * n, -1, n_ell), xc.reshape(c * n, n_ell)).reshape(
+                c, n, -1
+            )
             if k + 1 < len(folded):
                 t = t + folded[k + 1][:, None]
         return t.transpose(0, 1)
 
 
 def element_groups(y: torch.Tensor):
-    """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is one-hot."""
+    """(order, inverse, elements, counts) of atoms sorted by element, or None unless ``y`` is
+    one-hot."""
     element = y.argmax(dim=1)
     if not torch.equal(torch.nn.functional.one_hot(element, y.shape[1]).to(y.dtype), y):
         return None
@@ -155,15 +172,21 @@ def element_groups(y: torch.Tensor):
     return order, torch.argsort(order), elements.tolist(), counts.tolist()
 
 
-def contract_powers(x: torch.Tensor, groups, folded: list[PowersFold], correlation: int, m: int) -> torch.Tensor:
+def contract_powers(
+    x: torch.Tensor, groups, folded: list[PowersFold], correlation: int, m: int
+) -> torch.Tensor:
     """The "powers" order for atoms grouped by element: x (n, c, L) and per element its
     :class:`PowersFold` -> (n, c, m). Every (atom, channel) row is its own polynomial, so its
     derivatives come from the fold's coefficients (:func:`row_local`), not from autograd."""
-    return row_local(x, functools.partial(_powers_rows, groups=groups, folded=folded, correlation=correlation, m=m))
+    return row_local(
+        x,
+        functools.partial(_powers_rows, groups=groups, folded=folded, correlation=correlation, m=m),
+    )
 
 
 def _powers_rows(x: torch.Tensor, groups, folded: list[PowersFold], correlation: int, m: int):
-    """(values (n, c, m), () ↦ Jacobians (n, c, m, L), gy ↦ curvatures (n, c, L, L)) for :func:`row_local`."""
+    """(values (n, c, m), () ↦ Jacobians (n, c, m, L), gy ↦ curvatures (n, c, L, L)) for
+    :func:`row_local`."""
     order, inverse, _, counts = groups
     xs = x.index_select(0, order).transpose(0, 1)  # (c, n, L), atoms sorted by element
     c, n, n_ell = xs.shape
@@ -210,7 +233,12 @@ class FoldedSymmetricContraction(torch.nn.Module):
         c = contractions[0].original.weights_max.shape[-1]  # channels
         offsets = list(itertools.accumulate(ms, initial=0))
         # (n, c, m_total) flattened -> mace's layout: irrep by irrep, each (c, m_i)
-        perm = [ch * self.m + offsets[i] + k for i, mi in enumerate(ms) for ch in range(c) for k in range(mi)]
+        perm = [
+            ch * self.m + offsets[i] + k
+            for i, mi in enumerate(ms)
+            for ch in range(c)
+            for k in range(mi)
+        ]
         self.register_buffer("out_perm", torch.tensor(perm), persistent=False)
         self._folded: dict[tuple, torch.Tensor] = {}
 
@@ -231,13 +259,18 @@ class FoldedSymmetricContraction(torch.nn.Module):
         if key not in self._folded:
             per_irrep = [c._fold_powers(element, like) for c in self.contractions]
             # the contractions share body orders and L (accepts), so the first's tables serve all
-            self._folded[key] = self.contractions[0]._with_derivatives(torch.cat(per_irrep, 2).contiguous())
+            self._folded[key] = self.contractions[0]._with_derivatives(
+                torch.cat(per_irrep, 2).contiguous()
+            )
         return self._folded[key]
 
     @staticmethod
     def accepts(contractions) -> bool:
-        return (len(contractions) > 1 and all(isinstance(c, FoldedContraction) for c in contractions)
-                and len({(tuple(c.body_orders), c._u[1].shape[-2]) for c in contractions}) == 1)
+        return (
+            len(contractions) > 1
+            and all(isinstance(c, FoldedContraction) for c in contractions)
+            and len({(tuple(c.body_orders), c._u[1].shape[-2]) for c in contractions}) == 1
+        )
 
 
 class Monomials(NamedTuple):
@@ -245,12 +278,15 @@ class Monomials(NamedTuple):
 
     parent: torch.Tensor  # (M(d),) index of the monomial without its last factor among degree d-1
     last: torch.Tensor  # (M(d),) its last factor's variable
-    merge: torch.Tensor  # (M(d), L^d) 1 where a row-major index tuple is a permutation of the monomial
+    merge: (
+        torch.Tensor
+    )  # (M(d), L^d) 1 where a row-major index tuple is a permutation of the monomial
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def monomials(n_ell: int, degree: int) -> Monomials:
     """Index tables of the distinct monomials of ``degree`` in ``n_ell`` variables (cached)."""
+
     def sorted_tuples(d):
         return list(itertools.combinations_with_replacement(range(n_ell), d))
 
@@ -289,7 +325,8 @@ def batched_matvec(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def fold_contractions(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` whose symmetric contractions are :class:`FoldedContraction` (inference only)."""
+    """A copy of ``model`` whose symmetric contractions are :class:`FoldedContraction` (inference
+    only)."""
     model = copy.deepcopy(model)
     for module in model.modules():
         contractions = getattr(module, "contractions", None)
@@ -299,14 +336,17 @@ def fold_contractions(model: torch.nn.Module) -> torch.nn.Module:
                     contractions[i] = FoldedContraction(c)
     for module in list(model.modules()):
         block = getattr(module, "symmetric_contractions", None)
-        if type(block) is SymmetricContraction and FoldedSymmetricContraction.accepts(block.contractions):
+        if type(block) is SymmetricContraction and FoldedSymmetricContraction.accepts(
+            block.contractions
+        ):
             module.symmetric_contractions = FoldedSymmetricContraction(block.contractions)
     return model
 
 
 @contextlib.contextmanager
 def contraction_form(model: torch.nn.Module, form: str):
-    """Evaluate ``model``'s folded contractions in ``form`` ("chain" or "powers") inside the block."""
+    """Evaluate ``model``'s folded contractions in ``form`` ("chain" or "powers") inside the
+    block."""
     mods = [m for m in model.modules() if isinstance(m, FoldedContraction)]
     before = [m.form for m in mods]
     for m in mods:

@@ -18,15 +18,24 @@ import torch
 _lock = threading.RLock()
 
 
-def index_add_scatter_sum(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out=None, dim_size=None,
-                          reduce: str = "sum") -> torch.Tensor:
-    """Drop-in for mace.tools.scatter.scatter_sum along dim 0 (the only way mace's blocks call it)."""
+def index_add_scatter_sum(
+    src: torch.Tensor,
+    index: torch.Tensor,
+    dim: int = -1,
+    out=None,
+    dim_size=None,
+    reduce: str = "sum",
+) -> torch.Tensor:
+    """Drop-in for mace.tools.scatter.scatter_sum along dim 0 (the only way mace's blocks call
+    it)."""
     if dim != 0 or out is not None or reduce != "sum" or index.dim() != 1:
         from mace.tools.scatter import scatter_sum
 
         return scatter_sum(src, index, dim=dim, out=out, dim_size=dim_size, reduce=reduce)
     size = list(src.shape)
-    size[0] = int(dim_size) if dim_size is not None else (int(index.max()) + 1 if index.numel() else 0)
+    size[0] = (
+        int(dim_size) if dim_size is not None else (int(index.max()) + 1 if index.numel() else 0)
+    )
     return torch.zeros(size, dtype=src.dtype, device=src.device).index_add_(0, index, src)
 
 

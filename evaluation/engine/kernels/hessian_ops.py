@@ -32,7 +32,9 @@ class _RowLocal(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy: torch.Tensor):
         x, jac = ctx.saved_tensors
-        if not torch.is_grad_enabled():  # a plain gradient, or a Hessian row passing the forward graph
+        if (
+            not torch.is_grad_enabled()
+        ):  # a plain gradient, or a Hessian row passing the forward graph
             return _jt_times(jac, gy), None
         with torch.no_grad():
             curvature = ctx.curvature(gy.detach())
@@ -61,7 +63,8 @@ class _JacobianTranspose(torch.autograd.Function):
 
 
 def _jt_times(jac: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
-    """Jᵀ·gy per row as a broadcast product (batched GEMMs of these tiny sizes are slow on a CPU)."""
+    """Jᵀ·gy per row as a broadcast product (batched GEMMs of these tiny sizes are slow on a
+    CPU)."""
     return (jac * gy[..., :, None]).sum(-2)
 
 

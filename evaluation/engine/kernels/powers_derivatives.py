@@ -10,7 +10,8 @@ Its derivatives are polynomials in the same monomials whose coefficients are fix
 maps of G. With μ = ν + e_i (the monomial x^ν x_i):
 
     ∂y_m/∂x_j        = Σ_ρ x^ρ J[ρ, (m, j)],    J[μ - e_j, (m, j)] += μ_j G[ν, (m, i)]
-    ∂²y_m/∂x_j ∂x_l  = Σ_σ x^σ K[σ, m, (j, l)],  K[μ - e_j - e_l, m, (j, l)] += μ_j (μ_l - δ_jl) G[ν, (m, i)]
+    ∂²y_m/∂x_j ∂x_l  = Σ_σ x^σ K[σ, m, (j, l)],  K[μ - e_j - e_l, m, (j, l)] += μ_j (μ_l - δ_jl)
+    G[ν, (m, i)]
 
 (ρ of degree ≤ D, σ of degree ≤ D - 1). So a row's Jacobian comes from the monomials that
 the forward pass forms anyway, with one more GEMM per element against J, and its
@@ -41,7 +42,11 @@ class PowersFold(NamedTuple):
 def monomial_order(n_ell: int, degree: int) -> list[tuple[int, ...]]:
     """The distinct monomials of degree ``degree`` … 0 as sorted index tuples, in the order of
     the "powers" form's rows (highest degree first, each degree in sorted order)."""
-    return [t for d in range(degree, -1, -1) for t in itertools.combinations_with_replacement(range(n_ell), d)]
+    return [
+        t
+        for d in range(degree, -1, -1)
+        for t in itertools.combinations_with_replacement(range(n_ell), d)
+    ]
 
 
 class _Tables(NamedTuple):
@@ -50,7 +55,7 @@ class _Tables(NamedTuple):
     n_low: int  # R_low, monomials of degree ≤ D - 1 (the last R_low rows)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def derivative_tables(n_ell: int, degree: int) -> _Tables:
     """The fixed maps from G's coefficients to J's and K's (see the module docstring)."""
     order = monomial_order(n_ell, degree)
@@ -64,9 +69,9 @@ def derivative_tables(n_ell: int, degree: int) -> _Tables:
             for j, mj in mu.items():
                 rest = _without(mu, j)  # μ - e_j
                 jac.append((r * n_ell + i, index[_sorted(rest)] * n_ell + j, mj))
-                for l, ml in rest.items():
-                    sigma = _sorted(_without(rest, l))
-                    target = ((index[sigma] - low_start) * n_ell + j) * n_ell + l
+                for ell, ml in rest.items():
+                    sigma = _sorted(_without(rest, ell))
+                    target = ((index[sigma] - low_start) * n_ell + j) * n_ell + ell
                     curv.append((r * n_ell + i, target, mj * ml))
     size = len(order) * n_ell
     return _Tables(_sparse(jac, (size, size)), _sparse(curv, (size, n_low * n_ell * n_ell)), n_low)
@@ -84,7 +89,9 @@ def _sorted(mu: Counter) -> tuple[int, ...]:
 
 
 def _sparse(entries, shape) -> torch.Tensor:
-    index = torch.tensor([(src, dst) for src, dst, _ in entries], dtype=torch.long).reshape(-1, 2).t()
+    index = (
+        torch.tensor([(src, dst) for src, dst, _ in entries], dtype=torch.long).reshape(-1, 2).t()
+    )
     coef = torch.tensor([c for _, _, c in entries], dtype=torch.float64)
     return torch.sparse_coo_tensor(index, coef, shape, check_invariants=True).coalesce()
 
@@ -94,10 +101,21 @@ def powers_fold(g: torch.Tensor, n_ell: int, degree: int) -> PowersFold:
     c, n_rows, width = g.shape
     m = width // n_ell
     tables = derivative_tables(n_ell, degree)
-    coeffs = g.reshape(c, n_rows, m, n_ell).permute(0, 2, 1, 3).reshape(c * m, n_rows * n_ell)  # [(c, m), (ν, i)]
-    jac = _apply(tables.jac, coeffs).reshape(c, m, n_rows, n_ell).permute(0, 2, 1, 3).reshape(c, n_rows, width)
-    curv = _apply(tables.curv, coeffs).reshape(c, m, tables.n_low, n_ell * n_ell).permute(0, 2, 1, 3)
-    return PowersFold(g, jac.contiguous(), curv.reshape(c, tables.n_low * m, n_ell * n_ell).contiguous())
+    coeffs = (
+        g.reshape(c, n_rows, m, n_ell).permute(0, 2, 1, 3).reshape(c * m, n_rows * n_ell)
+    )  # [(c, m), (ν, i)]
+    jac = (
+        _apply(tables.jac, coeffs)
+        .reshape(c, m, n_rows, n_ell)
+        .permute(0, 2, 1, 3)
+        .reshape(c, n_rows, width)
+    )
+    curv = (
+        _apply(tables.curv, coeffs).reshape(c, m, tables.n_low, n_ell * n_ell).permute(0, 2, 1, 3)
+    )
+    return PowersFold(
+        g, jac.contiguous(), curv.reshape(c, tables.n_low * m, n_ell * n_ell).contiguous()
+    )
 
 
 def _apply(table: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:

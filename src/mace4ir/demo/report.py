@@ -20,7 +20,7 @@ def fmt(value, digits: int = 2) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 10 ** -digits or value == 0 else f"{value:.2e}"
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:.2e}"
     return str(value)
 
 
@@ -38,8 +38,11 @@ def learning_curve(run, path: Path) -> Path | None:
 
     from mace4ir.training.loop.metrics_log import read_rows
 
-    series = [("ef", "energy_mae_mev_atom", "E MAE (meV/atom)"), ("ef", "forces_mae_mev_A", "F MAE (meV/Å)"),
-              ("dipole", "dipole_mae_meA", "μ MAE (meÅ)")]
+    series = [
+        ("ef", "energy_mae_mev_atom", "E MAE (meV/atom)"),
+        ("ef", "forces_mae_mev_A", "F MAE (meV/Å)"),
+        ("dipole", "dipole_mae_meA", "μ MAE (meÅ)"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3), dpi=130)
     drawn = False
     for ax, (kind, key, label) in zip(axes, series):
@@ -64,18 +67,24 @@ def spectrum_figure(csv: Path, path: Path, title: str, std: bool) -> Path:
     from mace4ir.evaluation.spectra.plots import overlay
 
     data = np.loadtxt(csv, delimiter=",", skiprows=1)
-    curves = [{"y": data[:, 2], "label": "GFN2-xTB (reference)", "std": data[:, 4] if std else None},
-              {"y": data[:, 1], "label": "trained tiny MACE", "std": data[:, 3] if std else None}]
+    curves = [
+        {"y": data[:, 2], "label": "GFN2-xTB (reference)", "std": data[:, 4] if std else None},
+        {"y": data[:, 1], "label": "trained tiny MACE", "std": data[:, 3] if std else None},
+    ]
     return overlay(path, data[:, 0], curves, title=title)
 
 
 def section_data(run, figures: Path) -> str:
     prep = run.done("prep")["result"]
-    parts = ["## 1. Data",
-             f"QCML-format sample: {run.cfg['sample']['n_records']} GFN2-xTB conformers (tblite), written in the "
-             "TFDS/TFRecord layout of QCML and read back without TensorFlow. Filtered to neutral singlets.",
-             table(["split", "structures"], [[k, v] for k, v in prep["splits"].items()]),
-             "Rejected: " + ", ".join(f"{k} {v}" for k, v in prep["rejected"].items()) + "."]
+    parts = [
+        "## 1. Data",
+        f"QCML-format sample: {run.cfg['sample']['n_records']} GFN2-xTB conformers (tblite), "
+        f"written in the "
+        "TFDS/TFRecord layout of QCML and read back without TensorFlow. Filtered to neutral "
+        "singlets.",
+        table(["split", "structures"], [[k, v] for k, v in prep["splits"].items()]),
+        "Rejected: " + ", ".join(f"{k} {v}" for k, v in prep["rejected"].items()) + ".",
+    ]
     png = run.prepared / "elements.png"
     if png.is_file():
         shutil.copy(png, figures / "elements.png")
@@ -86,12 +95,26 @@ def section_data(run, figures: Path) -> str:
 def section_training(run, figures: Path) -> str:
     e = run.done("errors")["result"]
     ef, dip = e["ef"], e["dipole"]
-    parts = ["## 2. Training and test-set errors",
-             f"Tiny MACE-EF ({run.cfg['train']['ef']['model']}, {run.cfg['train']['ef']['max_steps']} steps) and "
-             f"MACE-D ({run.cfg['train']['dipole']['model']}, {run.cfg['train']['dipole']['max_steps']} steps) on CPU.",
-             table(["model", "test structures", "E MAE (meV/atom)", "F MAE (meV/Å)", "μ MAE (meÅ)"],
-                   [["this demo", ef.get("n_structures"), ef.get("energy_mae_mev_atom"), ef.get("forces_mae_mev_A"),
-                     dip.get("dipole_mae_meA")], [PAPER, "100,000", "3.3", "44.4", "23.3"]])]
+    parts = [
+        "## 2. Training and test-set errors",
+        f"Tiny MACE-EF ({run.cfg['train']['ef']['model']}, {run.cfg['train']['ef']['max_steps']} "
+        f"steps) and "
+        f"MACE-D ({run.cfg['train']['dipole']['model']}, {run.cfg['train']['dipole']['max_steps']} "
+        f"steps) on CPU.",
+        table(
+            ["model", "test structures", "E MAE (meV/atom)", "F MAE (meV/Å)", "μ MAE (meÅ)"],
+            [
+                [
+                    "this demo",
+                    ef.get("n_structures"),
+                    ef.get("energy_mae_mev_atom"),
+                    ef.get("forces_mae_mev_A"),
+                    dip.get("dipole_mae_meA"),
+                ],
+                [PAPER, "100,000", "3.3", "44.4", "23.3"],
+            ],
+        ),
+    ]
     curve = learning_curve(run, figures / "learning_curve.png")
     if curve:
         parts.append("![learning curve](figures/learning_curve.png)")
@@ -100,19 +123,51 @@ def section_training(run, figures: Path) -> str:
 
 def section_harmonic(run, figures: Path) -> str:
     rows = run.done("harmonic")["result"]["molecules"]
-    parts = ["## 3. Harmonic IR: trained model vs GFN2-xTB",
-             "Molecules not in the training sample; each method optimises its own geometry (BFGS), then "
-             "Hessian and dipole derivatives (autograd for the model, finite differences for xTB). Modes "
-             "matched one-to-one (Hungarian); spectra broadened (Gaussian) on 400–4000 cm⁻¹.",
-             table(["molecule", "atoms", "modes", "freq MAE (cm⁻¹)", "int MAE ((D/Å)²/amu)", "Pearson", "SIS",
-                    "Wasserstein (cm⁻¹)", "imaginary (model)"],
-                   [[r["molecule"], r["atoms"], r["modes"], r.get("frequency_mae_cm1"), r.get("intensity_mae"),
-                     r["pearson"], r["sis"], r["wasserstein_cm1"], r["imaginary_model"]] for r in rows]),
-             "For scale: the MACE4IR paper reports 11.58 cm⁻¹ frequency MAE and 0.658 (D/Å)²/amu intensity MAE "
-             "over 40 molecules against DFT, with models trained on 10M structures."]
+    parts = [
+        "## 3. Harmonic IR: trained model vs GFN2-xTB",
+        "Molecules not in the training sample; each method optimises its own geometry (BFGS), then "
+        "Hessian and dipole derivatives (autograd for the model, finite differences for xTB). "
+        "Modes "
+        "matched one-to-one (Hungarian); spectra broadened (Gaussian) on 400–4000 cm⁻¹.",
+        table(
+            [
+                "molecule",
+                "atoms",
+                "modes",
+                "freq MAE (cm⁻¹)",
+                "int MAE ((D/Å)²/amu)",
+                "Pearson",
+                "SIS",
+                "Wasserstein (cm⁻¹)",
+                "imaginary (model)",
+            ],
+            [
+                [
+                    r["molecule"],
+                    r["atoms"],
+                    r["modes"],
+                    r.get("frequency_mae_cm1"),
+                    r.get("intensity_mae"),
+                    r["pearson"],
+                    r["sis"],
+                    r["wasserstein_cm1"],
+                    r["imaginary_model"],
+                ]
+                for r in rows
+            ],
+        ),
+        "For scale: the MACE4IR paper reports 11.58 cm⁻¹ frequency MAE and 0.658 (D/Å)²/amu "
+        "intensity MAE "
+        "over 40 molecules against DFT, with models trained on 10M structures.",
+    ]
     for r in rows:
         csv = run.ir_dir / "harmonic" / f"{slug(r['molecule'])}_spectra.csv"
-        png = spectrum_figure(csv, figures / f"harmonic_{slug(r['molecule'])}.png", f"{r['molecule']} (harmonic)", False)
+        png = spectrum_figure(
+            csv,
+            figures / f"harmonic_{slug(r['molecule'])}.png",
+            f"{r['molecule']} (harmonic)",
+            False,
+        )
         parts.append(f"![{r['molecule']} harmonic]({png.relative_to(run.out).as_posix()})")
     return "\n\n".join(parts)
 
@@ -120,34 +175,58 @@ def section_harmonic(run, figures: Path) -> str:
 def section_md(run, figures: Path) -> str:
     res = run.done("md")["result"]
     o = res["options"]
-    parts = ["## 4. MD-based IR: trained model vs GFN2-xTB",
-             f"Langevin MD at {o['temperature_K']} K, {o['timestep_fs']} fs steps, {o['thermalization_ps']} ps "
-             f"thermalisation + {o['production_ps']} ps production, {o['replicas']} replica(s) per molecule "
-             "(the paper: 5 + 50 ps). Spectrum from the dipole-derivative autocorrelation; bands show the spread "
-             "over replicas.",
-             table(["molecule", "Pearson", "Spearman", "SIS", "Wasserstein (cm⁻¹)", "Mimyria"],
-                   [[r["molecule"], r["pearson"], r["spearman"], r["sis"], r["wasserstein_cm1"], r["mimyria"]]
-                    for r in res["molecules"]])]
+    parts = [
+        "## 4. MD-based IR: trained model vs GFN2-xTB",
+        f"Langevin MD at {o['temperature_K']} K, {o['timestep_fs']} fs steps, "
+        f"{o['thermalization_ps']} ps "
+        f"thermalisation + {o['production_ps']} ps production, {o['replicas']} replica(s) per "
+        f"molecule "
+        "(the paper: 5 + 50 ps). Spectrum from the dipole-derivative autocorrelation; bands show "
+        "the spread "
+        "over replicas.",
+        table(
+            ["molecule", "Pearson", "Spearman", "SIS", "Wasserstein (cm⁻¹)", "Mimyria"],
+            [
+                [
+                    r["molecule"],
+                    r["pearson"],
+                    r["spearman"],
+                    r["sis"],
+                    r["wasserstein_cm1"],
+                    r["mimyria"],
+                ]
+                for r in res["molecules"]
+            ],
+        ),
+    ]
     for r in res["molecules"]:
         csv = run.ir_dir / "md" / f"{slug(r['molecule'])}_spectra.csv"
-        png = spectrum_figure(csv, figures / f"md_{slug(r['molecule'])}.png", f"{r['molecule']} (MD)", True)
+        png = spectrum_figure(
+            csv, figures / f"md_{slug(r['molecule'])}.png", f"{r['molecule']} (MD)", True
+        )
         parts.append(f"![{r['molecule']} MD]({png.relative_to(run.out).as_posix()})")
     return "\n\n".join(parts)
 
 
 def section_release(run) -> str:
     plan = run.done("push")["result"]["plan"]
-    return "\n\n".join(["## 5. Release",
-                        f"Exported to `{run.release_dir.name}/` (safetensors + JSON specs, model card "
-                        f"[README.md]({run.release_dir.name}/README.md), SHA256SUMS). Push, as a dry run:",
-                        "```\n" + plan.rstrip() + "\n```",
-                        f"Load it: `mace4ir.load(\"{run.release_dir}\")`."])
+    return "\n\n".join(
+        [
+            "## 5. Release",
+            f"Exported to `{run.release_dir.name}/` (safetensors + JSON specs, model card "
+            f"[README.md]({run.release_dir.name}/README.md), SHA256SUMS). Push, as a dry run:",
+            "```\n" + plan.rstrip() + "\n```",
+            f'Load it: `mace4ir.load("{run.release_dir}")`.',
+        ]
+    )
 
 
 def section_timings(run) -> str:
     t = run.timings()
     rows = [[s, f"{sec:.1f}"] for s, sec in t.items()]
-    return "## Step timings\n\n" + table(["step", "seconds"], rows + [["total", f"{sum(t.values()):.1f}"]])
+    return "## Step timings\n\n" + table(
+        ["step", "seconds"], rows + [["total", f"{sum(t.values()):.1f}"]]
+    )
 
 
 HTML = """<!DOCTYPE html>
@@ -175,13 +254,25 @@ def write_report(run) -> tuple[Path, Path]:
     figures = run.out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     quick = run.cfg["sample"]["n_records"] < 1000
-    intro = ("# mace4ir demo report\n\nThe whole pipeline on the built-in sample"
-             + (" (quick version)" if quick else "") + ": GFN2-xTB sample → prep → tiny MACE-EF and MACE-D → "
-             "test-set errors → harmonic and MD IR spectra of held-out molecules against GFN2-xTB → release. "
-             "The models are tiny and trained for minutes on a CPU: the numbers show that the pipeline runs end "
-             "to end, not the accuracy of MACE4IR.")
-    sections = [intro, section_data(run, figures), section_training(run, figures), section_harmonic(run, figures),
-                section_md(run, figures), section_release(run), section_timings(run)]
+    intro = (
+        "# mace4ir demo report\n\nThe whole pipeline on the built-in sample"
+        + (" (quick version)" if quick else "")
+        + ": GFN2-xTB sample → prep → tiny MACE-EF and MACE-D → "
+        "test-set errors → harmonic and MD IR spectra of held-out molecules against GFN2-xTB → "
+        "release. "
+        "The models are tiny and trained for minutes on a CPU: the numbers show that the pipeline "
+        "runs end "
+        "to end, not the accuracy of MACE4IR."
+    )
+    sections = [
+        intro,
+        section_data(run, figures),
+        section_training(run, figures),
+        section_harmonic(run, figures),
+        section_md(run, figures),
+        section_release(run),
+        section_timings(run),
+    ]
     text = "\n\n".join(sections) + "\n"
     md, html = run.out / "report.md", run.out / "report.html"
     md.write_text(text)

@@ -40,7 +40,9 @@ STEPS: dict[str, tuple[str, ...]] = {
 def demo_config(config: str | Path | None = None, quick: bool = False) -> dict:
     raw = load_config(config or "demo")
     if "full" not in raw:
-        raise ConfigError(f"demo config {config or 'demo'}: needs a 'full' section (and optionally 'quick')")
+        raise ConfigError(
+            f"demo config {config or 'demo'}: needs a 'full' section (and optionally 'quick')"
+        )
     return merge(raw["full"], raw.get("quick", {})) if quick else raw["full"]
 
 
@@ -80,7 +82,11 @@ class DemoRun:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        tmp.write_text(json.dumps({"seconds": seconds, "finished": finished, "result": result}, indent=2, default=str))
+        tmp.write_text(
+            json.dumps(
+                {"seconds": seconds, "finished": finished, "result": result}, indent=2, default=str
+            )
+        )
         os.replace(tmp, path)
 
     def timings(self) -> dict[str, float]:
@@ -92,8 +98,10 @@ def check_same_config(run: DemoRun) -> None:
     path = run.out / "demo_config.json"
     if path.is_file():
         if json.loads(path.read_text()) != json.loads(json.dumps(run.cfg)):
-            raise Mace4irError(f"{run.out} holds a demo made with another config (e.g. --quick vs full); "
-                               "choose another --out")
+            raise Mace4irError(
+                f"{run.out} holds a demo made with another config (e.g. --quick vs full); "
+                "choose another --out"
+            )
     else:
         run.out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(run.cfg, indent=2))
@@ -102,7 +110,9 @@ def check_same_config(run: DemoRun) -> None:
 def select_steps(steps: str | list[str] | None) -> list[str]:
     if steps is None:
         return list(STEPS)
-    names = [s.strip() for s in (steps.split(",") if isinstance(steps, str) else steps) if s.strip()]
+    names = [
+        s.strip() for s in (steps.split(",") if isinstance(steps, str) else steps) if s.strip()
+    ]
     unknown = [s for s in names if s not in STEPS]
     if unknown:
         raise Mace4irError(f"unknown demo step(s) {unknown}; steps: {', '.join(STEPS)}")
@@ -118,7 +128,9 @@ def run_step(run: DemoRun, step: str, index: int, total: int, force: bool) -> No
         return
     missing = [d for d in STEPS[step] if not run.done(d)]
     if missing:
-        raise Mace4irError(f"demo step {step!r} needs {missing} first (run them, or run the demo without --steps)")
+        raise Mace4irError(
+            f"demo step {step!r} needs {missing} first (run them, or run the demo without --steps)"
+        )
     log.info("[%d/%d] %s ...", index, total, step)
     start = time.perf_counter()
     result = getattr(demo_steps, f"step_{step}")(run)
@@ -127,8 +139,13 @@ def run_step(run: DemoRun, step: str, index: int, total: int, force: bool) -> No
     log.info("[%d/%d] %s finished in %.1f s", index, total, step, seconds)
 
 
-def run_demo(out: str | Path = "demo_run", quick: bool = False, config: str | Path | None = None,
-             steps: str | list[str] | None = None, force: bool = False) -> dict[str, float]:
+def run_demo(
+    out: str | Path = "demo_run",
+    quick: bool = False,
+    config: str | Path | None = None,
+    steps: str | list[str] | None = None,
+    force: bool = False,
+) -> dict[str, float]:
     """Run (or resume) the demo in ``out``; returns {step: seconds}."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     run = DemoRun(Path(out), demo_config(config, quick))
@@ -139,6 +156,10 @@ def run_demo(out: str | Path = "demo_run", quick: bool = False, config: str | Pa
         run_step(run, step, i, len(selected), force)
     timings = run.timings()
     (run.out / "timings.json").write_text(json.dumps(timings, indent=2))
-    log.info("demo finished in %.1f s this run (%.1f s of step time in total); report: %s",
-             time.perf_counter() - start, sum(timings.values()), run.out / "report.html")
+    log.info(
+        "demo finished in %.1f s this run (%.1f s of step time in total); report: %s",
+        time.perf_counter() - start,
+        sum(timings.values()),
+        run.out / "report.html",
+    )
     return timings

@@ -37,8 +37,13 @@ def step_sample(run) -> dict:
     from mace4ir.data_prep.sample import write_sample
 
     c = run.cfg["sample"]
-    write_sample(run.sample_dir, n_records=c["n_records"], seed=c["seed"],
-                 records_per_shard=c["records_per_shard"], progress=True)
+    write_sample(
+        run.sample_dir,
+        n_records=c["n_records"],
+        seed=c["seed"],
+        records_per_shard=c["records_per_shard"],
+        progress=True,
+    )
     return {"path": str(run.sample_dir), "n_records": c["n_records"]}
 
 
@@ -46,12 +51,25 @@ def step_prep(run) -> dict:
     from mace4ir.data_prep.pipeline.prepare import PrepOptions, prepare
 
     c = run.cfg["prep"]
-    manifest = prepare(PrepOptions(source=run.sample_dir, out=run.prepared, val_size=c["val_size"],
-                                   test_size=c["test_size"], train_size=c["train_size"],
-                                   subsets=(c["train_size"],), shard_size=c["shard_size"], seed=c["seed"],
-                                   progress=True))
-    return {"path": str(run.prepared), "splits": {k: v["count"] for k, v in manifest["splits"].items()},
-            "rejected": manifest["rejected"], "elements": len(manifest["e0s"])}
+    manifest = prepare(
+        PrepOptions(
+            source=run.sample_dir,
+            out=run.prepared,
+            val_size=c["val_size"],
+            test_size=c["test_size"],
+            train_size=c["train_size"],
+            subsets=(c["train_size"],),
+            shard_size=c["shard_size"],
+            seed=c["seed"],
+            progress=True,
+        )
+    )
+    return {
+        "path": str(run.prepared),
+        "splits": {k: v["count"] for k, v in manifest["splits"].items()},
+        "rejected": manifest["rejected"],
+        "elements": len(manifest["e0s"]),
+    }
 
 
 def _train(run, kind: str) -> dict:
@@ -76,8 +94,15 @@ def step_train_dipole(run) -> dict:
 def step_errors(run) -> dict:
     from mace4ir.training import evaluate_errors
 
-    keep = ("energy_mae_mev_atom", "energy_rmse_mev_atom", "forces_mae_mev_A", "forces_rmse_mev_A",
-            "dipole_mae_meA", "dipole_rmse_meA", "n_structures")
+    keep = (
+        "energy_mae_mev_atom",
+        "energy_rmse_mev_atom",
+        "forces_mae_mev_A",
+        "forces_rmse_mev_A",
+        "dipole_mae_meA",
+        "dipole_rmse_meA",
+        "n_structures",
+    )
     result = {}
     for kind in ("ef", "dipole"):  # each run gets its own RUN/test_errors.json (export reads them)
         errors = evaluate_errors(run.run_dir(kind), run.prepared, split="test")
@@ -101,7 +126,8 @@ def model_calculator(run):
 
 
 def heldout_molecules(run, names: list[str]) -> dict:
-    """{name: ase.Atoms} of the configured molecules the model can describe and training never saw."""
+    """{name: ase.Atoms} of the configured molecules the model can describe and training never
+    saw."""
     from mace4ir.data_prep.sample import SAMPLE_MOLECULES
     from mace4ir.molecules import load_molecule
 
@@ -111,12 +137,18 @@ def heldout_molecules(run, names: list[str]) -> dict:
     known = run.cfg["ir"]["molecules"]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise Mace4irError(f"demo config: molecule(s) {unknown} not defined under ir.molecules ({', '.join(known)})")
+        raise Mace4irError(
+            f"demo config: molecule(s) {unknown} not defined under ir.molecules "
+            f"({', '.join(known)})"
+        )
     out = {}
     for name in names:
         smiles = known[name]
         if name in SAMPLE_MOLECULES or smiles in seen:
-            raise Mace4irError(f"demo config: molecule {name!r} ({smiles}) is in the training sample; pick a held-out one")
+            raise Mace4irError(
+                f"demo config: molecule {name!r} ({smiles}) is in the training sample; pick a "
+                f"held-out one"
+            )
         atoms = load_molecule(smiles, name=name)
         missing = sorted(set(atoms.numbers.tolist()) - table)
         if missing:
@@ -124,7 +156,9 @@ def heldout_molecules(run, names: list[str]) -> dict:
             continue
         out[name] = atoms
     if not out:
-        raise Mace4irError("demo: none of the configured IR molecules can be described by the trained models")
+        raise Mace4irError(
+            "demo: none of the configured IR molecules can be described by the trained models"
+        )
     return out
 
 
@@ -142,14 +176,36 @@ def harmonic_pair(name, atoms, calc, xtb, c, folder: Path) -> dict:
         results[label] = json.loads(path.read_text())
     m, x = results["model"], results["xtb"]
     grid = wavenumber_grid()
-    spec = {k: broaden(r["frequencies_cm1"], r["intensities_km_mol"], grid, c["fwhm_cm1"])[1] for k, r in results.items()}
-    row = {"molecule": name, "atoms": len(atoms), "modes": len(x["frequencies_cm1"]),
-           **{k: v for k, v in metrics.mode_mae(m["frequencies_cm1"], m["intensities_D2A2amu"], x["frequencies_cm1"],
-                                                x["intensities_D2A2amu"]).items() if k != "assignment"},
-           **metrics.compare_spectra(spec["model"], spec["xtb"], grid),
-           "imaginary_model": len(m["imaginary_cm1"]), "converged_model": m["converged"], "converged_xtb": x["converged"]}
-    np.savetxt(folder / f"{slug(name)}_spectra.csv", np.column_stack([grid, spec["model"], spec["xtb"]]),
-               delimiter=",", header="wavenumber_cm1,model_km_mol_per_cm1,xtb_km_mol_per_cm1", comments="")
+    spec = {
+        k: broaden(r["frequencies_cm1"], r["intensities_km_mol"], grid, c["fwhm_cm1"])[1]
+        for k, r in results.items()
+    }
+    row = {
+        "molecule": name,
+        "atoms": len(atoms),
+        "modes": len(x["frequencies_cm1"]),
+        **{
+            k: v
+            for k, v in metrics.mode_mae(
+                m["frequencies_cm1"],
+                m["intensities_D2A2amu"],
+                x["frequencies_cm1"],
+                x["intensities_D2A2amu"],
+            ).items()
+            if k != "assignment"
+        },
+        **metrics.compare_spectra(spec["model"], spec["xtb"], grid),
+        "imaginary_model": len(m["imaginary_cm1"]),
+        "converged_model": m["converged"],
+        "converged_xtb": x["converged"],
+    }
+    np.savetxt(
+        folder / f"{slug(name)}_spectra.csv",
+        np.column_stack([grid, spec["model"], spec["xtb"]]),
+        delimiter=",",
+        header="wavenumber_cm1,model_km_mol_per_cm1,xtb_km_mol_per_cm1",
+        comments="",
+    )
     return row
 
 
@@ -180,9 +236,16 @@ def step_md(run) -> dict:
     spectra = {}
     xtb = xtb_factory(accuracy=float(run.cfg["ir"]["xtb_accuracy"]))
     for label, calculator in (("model", model_calculator(run)), ("xtb", xtb)):
-        log.info("MD (%s): %d molecule(s) x %d replica(s), %.2f ps", label, len(mols), opts.replicas,
-                 opts.thermalization_ps + opts.production_ps)
-        result = md_ir(list(mols.values()), calculator, options=opts, out=folder / label)  # resumes from `out`
+        log.info(
+            "MD (%s): %d molecule(s) x %d replica(s), %.2f ps",
+            label,
+            len(mols),
+            opts.replicas,
+            opts.thermalization_ps + opts.production_ps,
+        )
+        result = md_ir(
+            list(mols.values()), calculator, options=opts, out=folder / label
+        )  # resumes from `out`
         spectra[label] = result.spectra
     rows = []
     for i, name in enumerate(mols):
@@ -190,14 +253,38 @@ def step_md(run) -> dict:
         band = (x.wavenumbers_cm1 >= 400) & (x.wavenumbers_cm1 <= 4000)
         grid = x.wavenumbers_cm1[band]
         model_on_grid = np.interp(grid, m.wavenumbers_cm1, m.intensity)
-        np.savetxt(folder / f"{slug(name)}_spectra.csv",
-                   np.column_stack([grid, model_on_grid, x.intensity[band], np.interp(grid, m.wavenumbers_cm1, m.std), x.std[band]]),
-                   delimiter=",", comments="",
-                   header="wavenumber_cm1,model_km_mol_per_cm1,xtb_km_mol_per_cm1,model_std,xtb_std")
-        rows.append({"molecule": name, **metrics.compare_spectra(model_on_grid, x.intensity[band], grid)})
+        np.savetxt(
+            folder / f"{slug(name)}_spectra.csv",
+            np.column_stack(
+                [
+                    grid,
+                    model_on_grid,
+                    x.intensity[band],
+                    np.interp(grid, m.wavenumbers_cm1, m.std),
+                    x.std[band],
+                ]
+            ),
+            delimiter=",",
+            comments="",
+            header="wavenumber_cm1,model_km_mol_per_cm1,xtb_km_mol_per_cm1,model_std,xtb_std",
+        )
+        rows.append(
+            {"molecule": name, **metrics.compare_spectra(model_on_grid, x.intensity[band], grid)}
+        )
     write_json(folder / "metrics.json", rows)
-    return {"molecules": rows, "options": {k: getattr(opts, k) for k in ("replicas", "temperature_K", "timestep_fs",
-                                                                        "thermalization_ps", "production_ps")}}
+    return {
+        "molecules": rows,
+        "options": {
+            k: getattr(opts, k)
+            for k in (
+                "replicas",
+                "temperature_K",
+                "timestep_fs",
+                "thermalization_ps",
+                "production_ps",
+            )
+        },
+    }
 
 
 # ---- release -----------------------------------------------------------------------------------
@@ -205,9 +292,17 @@ def step_export(run) -> dict:
     from mace4ir.release.export import ExportOptions, export_release
 
     c = run.cfg["release"]
-    out = export_release(ExportOptions(ef=run.run_dir("ef"), dipole=run.run_dir("dipole"), out=run.release_dir,
-                                       data=run.prepared, overwrite=True, model_name=c["model_name"],
-                                       repo_id=c["repo_id"]))
+    out = export_release(
+        ExportOptions(
+            ef=run.run_dir("ef"),
+            dipole=run.run_dir("dipole"),
+            out=run.release_dir,
+            data=run.prepared,
+            overwrite=True,
+            model_name=c["model_name"],
+            repo_id=c["repo_id"],
+        )
+    )
     return {"path": str(out)}
 
 
@@ -216,7 +311,9 @@ def step_push(run) -> dict:
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        result = push_release(PushOptions(folder=run.release_dir, repo_id=run.cfg["release"]["repo_id"], dry_run=True))
+        result = push_release(
+            PushOptions(folder=run.release_dir, repo_id=run.cfg["release"]["repo_id"], dry_run=True)
+        )
     plan = buffer.getvalue()
     print(plan, end="")
     (run.out / "push_dry_run.txt").write_text(plan)
