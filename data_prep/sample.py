@@ -33,6 +33,7 @@ from ase import Atoms, units
 from ase.data import atomic_masses
 
 from mace4ir.data_prep.qcml import layout as fmt
+from mace4ir.elements import ATOM_UNPAIRED
 from mace4ir.errors import Mace4irError
 from mace4ir.smiles import embed_smiles
 
@@ -88,27 +89,6 @@ SAMPLE_MOLECULES = {
     "trimethylaluminium": "C[Al](C)C",
     "aluminium chloride": "Cl[Al](Cl)Cl",
 }
-
-# Unpaired electrons of the free atoms' ground states (for the atom reference energies).
-ATOM_UNPAIRED = {
-    1: 1,
-    3: 1,
-    5: 1,
-    6: 2,
-    7: 3,
-    8: 2,
-    9: 1,
-    11: 1,
-    12: 0,
-    13: 1,
-    14: 2,
-    15: 3,
-    16: 2,
-    17: 1,
-    35: 1,
-    53: 1,
-}
-
 
 def _require(module: str, extra: str):
     import importlib

@@ -9,6 +9,7 @@ MODELS = "ef_small|ef_medium|ef_large|dipole|ef_tiny|dipole_tiny or a model YAML
 
 def register(sub) -> None:
     _register_train(sub)
+    _register_finetune(sub)
     _register_evaluate(sub)
     _register_scaling(sub)
 
@@ -66,11 +67,19 @@ def _register_train(sub) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in --out"
     )
+    p.add_argument(
+        "--committee",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N members with seeds SEED, SEED+1000, ... into OUT/member_00 ... "
+        "(OUT/committee.json lists them; mace4ir ir --committee uses them)",
+    )
     p.set_defaults(func=_train)
 
 
 def _train(args) -> int:
-    from mace4ir.training.loop.trainer import train
+    from mace4ir.training.loop.trainer import train, train_committee
 
     overrides = dict(
         subset=args.subset,
@@ -81,7 +90,6 @@ def _train(args) -> int:
         num_workers=args.num_workers,
         eval_every_steps=args.eval_every,
         log_every_steps=args.log_every,
-        seed=args.seed,
         device=args.device,
         compile=args.compile,
         cuequivariance=args.cuequivariance,
@@ -90,15 +98,120 @@ def _train(args) -> int:
         checkpoint={"every_steps": args.checkpoint_every},
         progress=False if args.no_progress else None,
     )
-    train(
-        args.data,
-        args.out,
+    common = dict(
         model=args.model,
         config=args.config,
         precision=args.precision,
         resume=args.resume,
         **overrides,
     )
+    if args.committee > 1:
+        train_committee(args.data, args.out, args.committee, seed=args.seed or 123, **common)
+    else:
+        train(args.data, args.out, seed=args.seed, **common)
+    return 0
+
+
+def _register_finetune(sub) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune a trained model (pair) on new data, optionally as a committee",
+        description=(
+            "Adapt a trained MACE-EF and/or MACE-D model to new reference data: a release folder "
+            "or Hub id, or a training RUN, trained further on a prepared dir, an extended XYZ "
+            "file (energy, forces, dipole per frame) or a QCML-format folder. Elements the "
+            "model lacks are added to its element table (mace-torch's foundation transfer; each "
+            "starts from the weights of the closest known element); the new energies are put on "
+            "the model's energy zero; --replay mixes in the original training data so the "
+            "model does not forget. Same trainer as 'mace4ir train' (torchrun, --resume, EMA, "
+            "checkpoints, TensorBoard); defaults from configs/train/finetune.yaml. "
+            "OUT gets ef/ and dipole/ runs (member_00 ... with --committee), data/ and "
+            "finetune.json."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="SRC",
+        help="release folder, Hub id ORG/NAME, or training RUN dir",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="new data: prepared dir, extended XYZ file, or QCML-format folder",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--kind",
+        choices=("ef", "dipole", "both"),
+        help="which model(s) to fine-tune (default: all the source holds)",
+    )
+    p.add_argument(
+        "--replay", metavar="PREPARED", help="prepared dir of the original training data to replay"
+    )
+    p.add_argument(
+        "--replay-fraction",
+        type=float,
+        default=0.0,
+        help="share of every split drawn from --replay (0 <= F < 1)",
+    )
+    p.add_argument(
+        "--committee",
+        type=int,
+        default=1,
+        metavar="N",
+        help="fine-tune N members per kind, each on a bootstrap resample",
+    )
+    p.add_argument("--config", default="finetune", help="training config (name or YAML path)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of new structures held out for validation (extxyz/QCML data)",
+    )
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--max-epochs", type=int, help="stop after this many epochs")
+    p.add_argument("--batch-size", type=int, help="graphs per rank and step")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--seed", type=int, default=0, help="random seed (members add 1000 each)")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true", help="continue a killed fine-tuning run")
+    p.set_defaults(func=_finetune)
+
+
+def _finetune(args) -> int:
+    from mace4ir.training.finetune.run import FinetuneOptions, finetune
+
+    overrides = dict(
+        max_steps=args.max_steps,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        device=args.device,
+        optimizer={"lr": args.lr},
+        progress=False if args.no_progress else None,
+    )
+    kinds = None if args.kind in (None, "both") else (args.kind,)
+    members = finetune(
+        FinetuneOptions(
+            source=args.source,
+            data=args.data,
+            out=args.out,
+            kinds=kinds if args.kind != "both" else ("ef", "dipole"),
+            replay=args.replay,
+            replay_fraction=args.replay_fraction,
+            committee=args.committee,
+            config=args.config,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            resume=args.resume,
+            overrides={k: v for k, v in overrides.items() if v is not None},
+        )
+    )
+    for kind, runs in members.items():
+        print(f"{kind}: {', '.join(str(r) for r in runs)}")
     return 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mace4ir.data_prep.pipeline.elements_plot import plot_elements
 from mace4ir.data_prep.pipeline.shard_writer import load_marker, load_shard_stats
-from mace4ir.data_prep.pipeline.stats import StatsAccumulator
+from mace4ir.data_prep.prepared.stats import StatsAccumulator
 
 log = logging.getLogger(__name__)
 

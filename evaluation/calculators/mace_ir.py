@@ -104,6 +104,16 @@ class MaceIRCalculator(Calculator):
         self.charge, self.multiplicity = int(charge), int(multiplicity)
 
     @classmethod
+    def from_engine(
+        cls, engine: IREngine, charge: int = 0, multiplicity: int = 1
+    ) -> MaceIRCalculator:
+        """A calculator on an existing engine (committee members; no second copy of the models)."""
+        calc = cls.__new__(cls)
+        Calculator.__init__(calc)
+        calc.engine, calc.charge, calc.multiplicity = engine, int(charge), int(multiplicity)
+        return calc
+
+    @classmethod
     def from_paths(
         cls, ef, dipole, trust_pickle: bool = False, device="cpu", **kwargs
     ) -> MaceIRCalculator:

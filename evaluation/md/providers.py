@@ -38,6 +38,44 @@ class MaceProvider:
         return mu.detach(), dmu.detach()
 
 
+class CommitteeProvider:
+    """A committee's mean forces and dipoles on one packed graph; the members' forces of the
+    last call stay in ``member_forces`` (K, n_atoms, 3) for uncertainty-driven sampling."""
+
+    def __init__(self, committee, atoms_list):
+        self.engines, self.n_ef, self.n_dipole = (
+            committee.engines,
+            committee.n_ef,
+            committee.n_dipole,
+        )
+        self.graph = self.engines[0].graph(atoms_list)
+        self.rebuilds = 0
+        self.member_forces = None
+
+    def _graph_for(self, positions):
+        if self.graph.needs_rebuild(positions):
+            self.graph = self.graph.rebuilt(positions)
+            self.rebuilds += 1
+        return self.graph
+
+    def forces(self, positions: torch.Tensor):
+        graph = self._graph_for(positions)
+        pairs = [e.energy_forces(graph, positions) for e in self.engines[: self.n_ef]]
+        self.member_forces = torch.stack([f for _, f in pairs])
+        return torch.stack([e for e, _ in pairs]).mean(0), self.member_forces.mean(0)
+
+    def dipoles(self, positions: torch.Tensor, velocities: torch.Tensor | None = None):
+        graph = self._graph_for(positions)
+        engines = self.engines[: self.n_dipole]
+        if velocities is None:
+            return torch.stack([e.dipoles_detached(graph, positions) for e in engines]).mean(
+                0
+            ), None
+        pairs = [e.dipole_velocity(graph, positions, velocities) for e in engines]
+        mu = torch.stack([m.detach() for m, _ in pairs]).mean(0)
+        return mu, torch.stack([d.detach() for _, d in pairs]).mean(0)
+
+
 class ASEProvider:
     """One ASE calculator instance per replica (keeps each replica's SCF restart data)."""
 

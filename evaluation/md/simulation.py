@@ -91,8 +91,12 @@ class MDResult:
 
 
 def _provider(calculator, replicas_atoms, device):
-    from mace4ir.evaluation.md.providers import ASEProvider, MaceProvider
+    from mace4ir.evaluation.md.providers import ASEProvider, CommitteeProvider, MaceProvider
 
+    if hasattr(calculator, "engines"):  # a CommitteeCalculator: its mean drives the replicas
+        for i, a in enumerate(replicas_atoms):
+            calculator.check(a, i)
+        return CommitteeProvider(calculator, replicas_atoms)
     if hasattr(calculator, "engine"):
         for i, a in enumerate(replicas_atoms):
             calculator.check(a, i)
@@ -108,6 +112,12 @@ def _provider(calculator, replicas_atoms, device):
             "(one calculator per replica), e.g. mace4ir.evaluation.xtb_calculator"
         )
     return ASEProvider(factory, replicas_atoms, device)
+
+
+def _device_of(calculator):
+    if hasattr(calculator, "engines"):
+        return calculator.engines[0].device
+    return calculator.engine.device if hasattr(calculator, "engine") else "cpu"
 
 
 def md_ir(
@@ -136,9 +146,7 @@ def md_ir(
     opts.validate()
     mols = [molecules] if hasattr(molecules, "positions") else list(molecules)
     replicas = [m.copy() for m in mols for _ in range(opts.replicas)]
-    device = torch.device(
-        device or (calculator.engine.device if hasattr(calculator, "engine") else "cpu")
-    )
+    device = torch.device(device or _device_of(calculator))
     provider = _provider(calculator, replicas, device)
     store = MDStore(out, replicas, opts) if out is not None else None
     sim = _Simulation(replicas, provider, opts, device, store)

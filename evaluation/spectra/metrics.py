@@ -110,6 +110,7 @@ def mode_mae(freq_pred, int_pred, freq_ref, int_ref) -> dict:
     return {
         "frequency_mae_cm1": float(np.mean(np.abs(fp[rows] - fr[cols]))),
         "intensity_mae": float(np.mean(np.abs(ip[rows] - ir[cols]))),
+        "intensity_pearson": pearson(ip[rows], ir[cols]) if len(rows) > 1 else float("nan"),
         "n_matched": len(rows),
         "assignment": [(int(r), int(c)) for r, c in zip(rows, cols)],
     }

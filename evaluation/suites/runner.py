@@ -12,14 +12,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from typing import Any
 
 from ase import Atoms
@@ -29,6 +26,7 @@ from mace4ir.evaluation.calculators import from_options as calculator_options
 from mace4ir.evaluation.suites.store import ResultStore
 from mace4ir.evaluation.suites.structures import resolve_structures
 from mace4ir.evaluation.suites.suite_files import Molecule, Suite
+from mace4ir.process_pool import run_resilient
 
 log = logging.getLogger(__name__)
 
@@ -193,50 +191,21 @@ def run_task(task: dict, compute: Callable) -> str:
     return record["status"]
 
 
-def _worker_init(threads: int) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-
-
 def _run_pool(tasks: list[dict], compute: Callable, workers: int, bar) -> None:
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    broken = _pool_round(tasks, compute, workers, threads, bar)
-    # A dead worker breaks the whole pool: retry the lost molecules alone, so that the
-    # one that kills its process again is identified and recorded.
-    lost = [t for t in broken if not ResultStore(t["out"]).path(t["molecule"]["id"]).is_file()]
-    bar.update(len(broken) - len(lost))
-    if lost:
-        log.warning("a worker process died; retrying %d molecule(s) one at a time", len(lost))
-    for task in lost:
-        if _pool_round([task], compute, 1, threads, bar):
-            mol = Molecule.from_dict(task["molecule"])
-            ResultStore(task["out"]).write(
-                failed_record(
-                    mol,
-                    "worker process died while computing this molecule (crash or out of memory)",
-                    task["structure_source"],
-                )
+    def lost_twice(task):
+        ResultStore(task["out"]).write(
+            failed_record(
+                Molecule.from_dict(task["molecule"]),
+                "worker process died while computing this molecule (crash or out of memory)",
+                task["structure_source"],
             )
-            bar.update()
+        )
 
-
-def _pool_round(tasks, compute, workers, threads, bar) -> list[dict]:
-    """Run tasks in one pool; return those lost to a dead worker."""
-    broken = []
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)
-    ) as pool:
-        futures = {pool.submit(run_task, t, compute): t for t in tasks}
-        for fut in as_completed(futures):
-            try:
-                fut.result()
-                bar.update()
-            except BrokenProcessPool:
-                broken.append(futures[fut])
-    return broken
+    run_resilient(
+        tasks,
+        partial(run_task, compute=compute),
+        workers,
+        is_done=lambda t: ResultStore(t["out"]).path(t["molecule"]["id"]).is_file(),
+        on_crash=lost_twice,
+        on_finished=bar.update,
+    )

@@ -21,6 +21,7 @@ STAGE_CLIS = (
     "mace4ir.training.cli",
     "mace4ir.evaluation.cli",
     "mace4ir.release.cli",
+    "mace4ir.active_learning.cli",
     "mace4ir.demo.cli",
 )
 

@@ -9,6 +9,15 @@ from mace4ir.errors import Mace4irError
 
 MAX_Z = 119  # one past the heaviest element ASE names
 
+# Unpaired electrons of the free neutral atoms' ground states (Hund's rules), for isolated-atom
+# reference energies (the sample's formation energies, active-learning oracles). Main groups only.
+ATOM_UNPAIRED = {
+    **{z: 0 for z in (2, 4, 10, 12, 18, 20, 30, 36, 38, 48, 54, 56)},
+    **{z: 1 for z in (1, 3, 5, 9, 11, 13, 17, 19, 31, 35, 37, 49, 53, 55)},
+    **{z: 2 for z in (6, 8, 14, 16, 32, 34, 50, 52)},
+    **{z: 3 for z in (7, 15, 33, 51)},
+}
+
 
 def element_columns(atomic_numbers) -> np.ndarray:
     """Table Z -> one-hot column of an element table (``-1`` for elements not in it)."""

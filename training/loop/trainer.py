@@ -39,6 +39,8 @@ from mace4ir.training.loop.metrics_log import MetricsLog
 from mace4ir.training.loop.schedule import LRSchedule
 from mace4ir.training.models import accel
 from mace4ir.training.models.build import build_model, load_model_config, model_spec
+from mace4ir.training.models.committee import member_dir, write_committee
+from mace4ir.training.models.starting_point import StartingPoint
 from mace4ir.training.models.weights_io import save_model
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,10 @@ class Trainer:
         precision: str | None = None,
         resume: bool = False,
         overrides: dict | None = None,
+        init: StartingPoint | None = None,
     ):
         self.data, self.out, self.cfg = Path(data), Path(out), cfg
+        self.init = None if resume and self._has_checkpoints() else init
         self.info = distributed.setup(cfg["device"])
         self.manifest = load_manifest(self.data)
         self.manifest_sha = checkpoint.manifest_hash(self.data)
@@ -81,11 +85,12 @@ class Trainer:
                 if k in ("max_steps", "max_epochs") and v is not None
             }
             self.cfg = cfg = {**saved["config"], **budget, "progress": cfg["progress"]}
-        self.spec = (
-            saved["spec"]
-            if saved
-            else model_spec(load_model_config(model, precision), self.manifest)
-        )
+        if saved:
+            self.spec = saved["spec"]
+        elif self.init is not None:
+            self.spec = self.init.spec
+        else:
+            self.spec = model_spec(load_model_config(model, precision), self.manifest)
         self.kind = self.spec["kind"]
         check_elements(
             self.spec["atomic_numbers"],
@@ -105,6 +110,10 @@ class Trainer:
             self._write_run_config(model)
 
     # ---- set-up -------------------------------------------------------------------------
+    def _has_checkpoints(self) -> bool:
+        ckpt_dir = self.out / "checkpoints"
+        return ckpt_dir.exists() and any(ckpt_dir.glob(checkpoint.PATTERN))
+
     def _find_checkpoint(self, resume: bool) -> dict | None:
         ckpt_dir = self.out / "checkpoints"
         existing = sorted(ckpt_dir.glob(checkpoint.PATTERN)) if ckpt_dir.exists() else []
@@ -151,7 +160,10 @@ class Trainer:
 
     def _build_model(self) -> None:
         c, info = self.cfg, self.info
-        self.raw_model = accel.accelerate(build_model(self.spec).to(info.device), c, info.device)
+        model = build_model(self.spec)
+        if self.init is not None:  # fine-tuning: the adapted foundation weights
+            model.load_state_dict(self.init.state, strict=True)
+        self.raw_model = accel.accelerate(model.to(info.device), c, info.device)
         self.model = self.raw_model
         if info.distributed:
             ids = [info.device.index] if info.device.type == "cuda" else None
@@ -194,7 +206,7 @@ class Trainer:
     def _write_run_config(self, model: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         resolved = {
-            "model": model,
+            "model": model if self.init is None else f"from {self.init.source}",
             "data": str(self.data),
             "world_size": self.info.world_size,
             "manifest_sha256": self.manifest_sha,
@@ -434,6 +446,7 @@ def train(
     config: str | None = None,
     precision: str | None = None,
     resume: bool = False,
+    init: StartingPoint | None = None,
     **overrides,
 ) -> Path:
     """Train a model on a prepared directory; returns the run directory.
@@ -441,8 +454,23 @@ def train(
     ``overrides`` are training-config keys (``max_steps=100``, ``batch_size=8``,
     ``subset=50000``, ``format="webdataset"``, nested dicts such as
     ``optimizer={"lr": 1e-3}``). Launch under ``torchrun`` for several processes.
+    ``init`` starts from given weights (fine-tuning) instead of a fresh ``model``.
     """
     from mace4ir.training.train_config import resolve
 
     cfg = resolve(config, overrides)
-    return Trainer(data, out, model, cfg, precision, resume, overrides).run()
+    return Trainer(data, out, model, cfg, precision, resume, overrides, init).run()
+
+
+def train_committee(data, out, size: int, seed: int = 123, **kwargs) -> list[Path]:
+    """``size`` members trained like :func:`train`, each with its own seed (initial weights and
+    data order), in ``OUT/member_00`` ...; ``OUT/committee.json`` lists them."""
+    import json
+
+    runs = [member_dir(Path(out), i, size) for i in range(size)]
+    for i, run in enumerate(runs):
+        train(data, run, seed=seed + 1000 * i, **kwargs)
+    kind = json.loads((runs[0] / "best_model.json").read_text())["kind"]
+    if size > 1:
+        write_committee(Path(out), {kind: runs})
+    return runs

@@ -1,0 +1,57 @@
+"""Harmonic IR of a committee: the mean model's spectrum with a spread per mode.
+
+Every member's Hessian and dipole derivatives are analysed at the mean model's minimum.
+Modes are not matched by sorted frequency (near-degenerate modes swap order between
+members) but by shape: each member mode goes to the mean mode it overlaps most, as an
+assignment problem on |overlap| of the mass-weighted mode vectors (scipy's Hungarian
+solver). The spread is the standard deviation of the matched members' frequencies and
+intensities.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from mace4ir.evaluation.harmonic.calculation import HarmonicResult, harmonic_ir
+from mace4ir.evaluation.harmonic.normal_modes import analyse
+
+
+def harmonic_committee(atoms, committee, **harmonic_kwargs) -> HarmonicResult:
+    """:func:`harmonic_ir` with a :class:`CommitteeCalculator`; ``extra`` gains
+    ``frequency_std_cm1``, ``intensity_std_km_mol`` (per mode) and ``member_frequencies_cm1``."""
+    mean = harmonic_ir(atoms, committee, method="autograd", **harmonic_kwargs)
+    geom = mean.atoms
+    masses, positions = geom.get_masses(), geom.get_positions()
+    freqs, intens = [], []
+    for per_molecule in committee.member_derivatives([geom]):
+        hessian, dmu_dx = per_molecule[0]
+        member = analyse(hessian, dmu_dx, masses, positions)
+        order = match_modes(mean.modes, member.modes, masses)
+        freqs.append(member.frequencies_cm1[order])
+        intens.append(member.intensities_km_mol[order])
+    freqs, intens = np.array(freqs), np.array(intens)
+    mean.extra.update(
+        frequency_std_cm1=freqs.std(axis=0).tolist(),
+        intensity_std_km_mol=intens.std(axis=0).tolist(),
+        member_frequencies_cm1=freqs.tolist(),
+    )
+    return mean
+
+
+def match_modes(reference: np.ndarray, modes: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """Index into ``modes`` of the mode matching each ``reference`` mode (both (n_vib, n, 3))."""
+    w = np.sqrt(masses)[None, :, None]
+
+    def unit(m):
+        v = (m * w).reshape(len(m), -1)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    overlap = np.abs(unit(reference) @ unit(modes).T)
+    _, cols = linear_sum_assignment(-overlap)
+    return cols
+
+
+def frequency_spread(result: HarmonicResult) -> float:
+    """Mean per-mode frequency standard deviation (cm^-1) of a committee result."""
+    return float(np.mean(result.extra["frequency_std_cm1"]))

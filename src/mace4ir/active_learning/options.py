@@ -1,0 +1,106 @@
+"""Options of an active-learning run: built-in defaults (configs/active_learning.yaml), a
+user YAML and command-line overrides, validated."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from mace4ir.active_learning.exploration import ExploreOptions
+from mace4ir.active_learning.oracle import OracleSpec
+from mace4ir.config import load_config, merge
+from mace4ir.errors import ConfigError
+
+
+@dataclass
+class StopRules:
+    frequency_spread_cm1: float | None = 5.0  # committee's mean per-mode harmonic spread
+    holdout_force_mae_meV_A: float | None = None  # held-out oracle force error
+    max_iterations: int = 40
+    max_oracle_calls: int | None = 600  # all molecules together, held-out frames included
+    max_minutes: float | None = None  # wall time, summed over resumed attempts
+
+
+@dataclass
+class FitOptions:
+    committee: int = 3  # EF members (their spread is the uncertainty)
+    dipole_members: int = 1
+    first_max_steps: int = 600  # fine-tuning steps in iteration 0 (from the foundation)
+    max_steps: int = 250  # steps per later iteration (members continue from their weights)
+    config: str = "finetune"  # training config
+    val_fraction: float = 0.1
+    overrides: dict = field(default_factory=dict)  # any training-config keys
+
+
+@dataclass
+class ALOptions:
+    molecules: list[str]  # SMILES or structure files
+    out: Path
+    oracle: OracleSpec = field(default_factory=OracleSpec)
+    source: str | None = None  # release folder / Hub id / fine-tuning source of the EF+D pair
+    ef: str | None = None  # or a training RUN of each kind
+    dipole: str | None = None
+    initial_per_mode: int = 4  # normal-mode frames per vibrational mode and molecule
+    initial_temperature_K: float = 500.0
+    holdout_per_molecule: int = 10  # held-out oracle frames per molecule (never trained on)
+    frames_per_temperature: int = 5  # labelled per molecule, temperature and iteration
+    min_separation_steps: int = 200  # between two frames taken from one trajectory
+    explore: ExploreOptions = field(default_factory=ExploreOptions)
+    fit: FitOptions = field(default_factory=FitOptions)
+    stop: StopRules = field(default_factory=StopRules)
+    harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
+    workers: int = 0  # oracle processes (0: one per core)
+    seed: int = 0
+
+    def record(self) -> dict:
+        """The inputs a resumed run must share (JSON-able)."""
+        out = asdict(self)
+        out["out"] = str(self.out)
+        out["oracle"] = {"name": self.oracle.name, "options": dict(self.oracle.options)}
+        return out
+
+
+def load_options(
+    molecules, out, config: str | None = None, overrides: dict | None = None
+) -> ALOptions:
+    """Defaults <- ``config`` <- ``overrides`` (nested dicts; None values ignored)."""
+    cfg = load_config("active_learning")
+    if config:
+        cfg = merge(cfg, load_config(config))
+    cfg = merge(cfg, _drop_none(overrides or {}))
+    try:
+        return ALOptions(
+            molecules=list(molecules),
+            out=Path(out),
+            oracle=OracleSpec(
+                cfg.pop("oracle", "xtb"),
+                tuple(sorted((cfg.pop("oracle_options", None) or {}).items())),
+            ),
+            explore=_build(ExploreOptions, cfg.pop("explore", {}), "explore"),
+            fit=_build(FitOptions, cfg.pop("fit", {}), "fit"),
+            stop=_build(StopRules, cfg.pop("stop", {}), "stop"),
+            **_known(ALOptions, cfg, ""),
+        )
+    except TypeError as exc:
+        raise ConfigError(f"active-learning options: {exc}") from None
+
+
+def _build(cls, values: dict, where: str):
+    values = _known(cls, values, f"{where}.")
+    if "temperatures_K" in values:
+        values["temperatures_K"] = tuple(float(t) for t in values["temperatures_K"])
+    return cls(**values)
+
+
+def _known(cls, values: dict, prefix: str) -> dict:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"active-learning options: unknown key(s) {', '.join(prefix + k for k in unknown)}"
+        )
+    return dict(values)
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}

@@ -1,0 +1,34 @@
+"""What an active-learning run leaves for its user.
+
+``DIR/data/labelled.extxyz`` (every training label, the oracle's units and convention),
+``DIR/data/prepared/`` (the same as a prepared directory for ``mace4ir train``/``finetune``),
+``DIR/committee/committee.json`` (the final members) and ``DIR/release/`` (the final
+committee in the safe release format, which ``mace4ir.load`` opens).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from mace4ir.data_prep.labelled_frames import read_labelled_frames
+from mace4ir.data_prep.prepared.writer import split_records, write_prepared
+from mace4ir.training.models.committee import read_committee, write_committee
+
+log = logging.getLogger(__name__)
+
+
+def write_outputs(run, committee_folder: Path) -> None:
+    out = run.out
+    last = Path(committee_folder).parent
+    data = out / "data"
+    data.mkdir(exist_ok=True)
+    if not (data / "labelled.extxyz").is_file():
+        shutil.copyfile(last / "train.extxyz", data / "labelled.extxyz")
+    if not (data / "prepared" / "manifest.json").is_file():
+        records = read_labelled_frames(data / "labelled.extxyz")
+        source = {"active_learning": str(out), "oracle": run.opts.oracle.describe()}
+        write_prepared(data / "prepared", split_records(records, 0.1, run.opts.seed), source=source)
+    write_committee(out / "committee", read_committee(committee_folder))
+    log.info("active learning finished: data in %s, committee in %s", data, out / "committee")

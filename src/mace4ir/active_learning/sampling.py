@@ -1,0 +1,66 @@
+"""Where the frames to label come from, and which ones are worth an oracle call.
+
+* Initial data: thermal displacements along the oracle's normal modes around its
+  optimised geometry (PALIRS starts from normal-mode sampling): each frame draws every
+  mode's amplitude from the classical Boltzmann distribution at the sampling temperature.
+* Later data: the MD frames the committee disagrees on most, spread over the
+  trajectories: a frame is taken only if no frame already taken from the same trajectory
+  lies within ``min_separation`` steps of it (neighbouring frames carry the same
+  information), and at most ``per_trajectory`` come from any one trajectory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import units
+
+# sqrt(eV / (Å² amu)) -> cm^-1, as in evaluation.harmonic.normal_modes
+_OMEGA_TO_CM1 = units._hbar * 1e10 / np.sqrt(units._e * units._amu) / units.invcm
+MIN_FREQUENCY_CM1 = 50.0  # softer modes are sampled as if at this frequency (no huge amplitudes)
+
+
+def normal_mode_samples(harmonic, n: int, temperature_K: float, seed: int) -> list[np.ndarray]:
+    """``n`` displaced copies (positions, Å) of ``harmonic.atoms`` around its minimum."""
+    atoms = harmonic.atoms
+    masses, x0 = atoms.get_masses(), atoms.get_positions()
+    sqrt_m = np.sqrt(masses)[:, None]
+    q = (harmonic.modes * sqrt_m).reshape(len(harmonic.modes), -1)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)  # orthonormal mass-weighted modes
+    omega = np.maximum(np.abs(harmonic.frequencies_cm1), MIN_FREQUENCY_CM1) / _OMEGA_TO_CM1
+    rng = np.random.default_rng(seed)
+    sigma = np.sqrt(units.kB * temperature_K) / omega  # Å·sqrt(amu) per mode
+    out = []
+    for _ in range(n):
+        amplitudes = rng.normal(0.0, sigma)
+        out.append(x0 + (amplitudes @ q).reshape(-1, 3) / sqrt_m)
+    return out
+
+
+@dataclass
+class Candidate:
+    trajectory: int  # replica index in the exploration batch
+    step: int  # MD step the frame was recorded at
+    uncertainty: float  # committee force disagreement (eV/Å)
+    positions: np.ndarray
+
+
+def select_uncertain(
+    candidates: list[Candidate], k: int, min_separation: int, per_trajectory: int | None = None
+) -> list[Candidate]:
+    """Up to ``k`` candidates, most uncertain first, spread over trajectories and time."""
+    taken: list[Candidate] = []
+    count: dict[int, int] = {}
+    for c in sorted(candidates, key=lambda c: -c.uncertainty):
+        if len(taken) == k:
+            break
+        if per_trajectory is not None and count.get(c.trajectory, 0) >= per_trajectory:
+            continue
+        if any(
+            t.trajectory == c.trajectory and abs(t.step - c.step) < min_separation for t in taken
+        ):
+            continue
+        taken.append(c)
+        count[c.trajectory] = count.get(c.trajectory, 0) + 1
+    return taken
