@@ -34,7 +34,7 @@ def load(
     from mace4ir.evaluation.calculators.mace_ir import MaceIRCalculator, handle_from_entry
 
     folder = resolve_release(repo_id_or_path, revision, cache_dir)
-    verify_release(folder)
+    verify_release(folder, repo_id_or_path)
     chosen = select_models(folder, trust_pickle, ef, dipole, where=str(repo_id_or_path))
     with fast_model_build():
         ef_handle, d_handle = (handle_from_entry(e, device) for e in chosen)

@@ -2,9 +2,9 @@
 
 By name: the file's path below the folder, its file name or its stem
 (``MACE4IR_EF_small_float32.model`` or ``MACE4IR_EF_small_float32``). Without a name:
-the EF model is the smallest float32 EF (fewest parameters: the fastest, as the paper's
-small float32 model is meant for spectra), else the smallest EF; the dipole model is the
-only one. Anything else is a one-line error listing what the folder holds.
+the EF model is the float32 EF with the fewest parameters (the fastest), else the smallest
+EF of any precision; the dipole model is the only one. Anything else is a one-line error
+listing what the folder holds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 KIND_NAMES = {"ef": "EF", "dipole": "dipole"}
 A_KIND = {"ef": "an EF", "dipole": "a dipole"}
 OPTION = {"ef": "ef=NAME (CLI: --ef-file NAME)", "dipole": "dipole=NAME (CLI: --dipole-file NAME)"}
-DEFAULT_RULE = "the smallest float32 EF model (fewest parameters), else the smallest EF model"
+DEFAULT_RULE = "the float32 EF model with the fewest parameters, else the smallest EF model"
 
 
 def choose_pair(
@@ -52,28 +52,35 @@ def by_name(entries: list[ModelEntry], kind: str, name: str, where: str) -> Mode
 
 
 def default(entries: list[ModelEntry], kind: str, where: str) -> ModelEntry:
-    of_kind = [e for e in entries if e.kind == kind]
-    if not of_kind:
+    """The default model of a kind (logged), or an error listing what the folder holds."""
+    found = default_candidates(entries, kind)
+    if not found:
         raise Mace4irError(f"{where}: no {KIND_NAMES[kind]} model; it holds: {holdings(entries)}")
-    if kind == "ef":
-        pool = [e for e in of_kind if e.precision == "float32"] or of_kind
-        smallest = min(e.n_parameters for e in pool)
-        of_kind = [e for e in pool if e.n_parameters == smallest]
-    if len(of_kind) > 1:
+    if len(found) > 1:
         raise Mace4irError(
             f"{where}: several {KIND_NAMES[kind]} models fit the default "
-            f"({', '.join(e.name for e in of_kind)}): choose one with {OPTION[kind]}. It holds: "
+            f"({', '.join(e.name for e in found)}): choose one with {OPTION[kind]}. It holds: "
             f"{holdings(entries)}"
         )
     log.info(
         "%s: using %s model %s (default: %s; choose another with %s)",
         where,
         KIND_NAMES[kind],
-        of_kind[0].name,
+        found[0].name,
         DEFAULT_RULE if kind == "ef" else "the only dipole model",
         OPTION[kind],
     )
-    return of_kind[0]
+    return found[0]
+
+
+def default_candidates(entries: list[ModelEntry], kind: str) -> list[ModelEntry]:
+    """The models the default rule leaves for a kind (one, or none, or a tie)."""
+    of_kind = [e for e in entries if e.kind == kind]
+    if kind != "ef" or not of_kind:
+        return of_kind
+    pool = [e for e in of_kind if e.precision == "float32"] or of_kind
+    smallest = min(e.n_parameters for e in pool)
+    return [e for e in pool if e.n_parameters == smallest]
 
 
 def _names(entry: ModelEntry) -> set[str]:

@@ -49,7 +49,8 @@ def _offline() -> bool:
 def download(
     repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None
 ) -> Path:
-    """Snapshot of a Hub repo in the huggingface_hub cache (from the cache alone when offline)."""
+    """Snapshot of a Hub repo in the huggingface_hub cache (from the cache alone when offline);
+    ``HF_ENDPOINT`` is read at call time, as push does."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
@@ -62,7 +63,11 @@ def download(
     try:
         return Path(
             snapshot_download(
-                repo_id, revision=revision, cache_dir=cache_dir, local_files_only=_offline()
+                repo_id,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=_offline(),
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
             )
         )
     except LocalEntryNotFoundError as exc:
@@ -133,10 +138,10 @@ def select_models(
     return choose_pair(list_models(folder, trust_pickle), where or str(folder), ef, dipole)
 
 
-def verify_release(folder: Path) -> None:
+def verify_release(folder: Path, where: str | Path | None = None) -> None:
+    """Checks every file of ``SHA256SUMS`` (required for our releases: also raises when it is
+    missing); ``where`` names the folder in the warning (e.g. the Hub repo id)."""
     if (folder / CHECKSUM_FILE).is_file() or (folder / RELEASE_CONFIG).is_file():
-        verify_checksums(
-            folder, soft=frozenset({MODEL_CARD})
-        )  # required for our releases; also raises when SHA256SUMS is missing
+        verify_checksums(folder, soft=frozenset({MODEL_CARD}))
     else:
-        log.warning("%s: no %s; files not verified", folder, CHECKSUM_FILE)
+        log.warning("%s: no %s; files not verified", where or folder, CHECKSUM_FILE)
