@@ -25,7 +25,7 @@ from mace4ir.training.models.weights_io import (
 PICKLE_SUFFIXES = (".model", ".pt", ".pth")
 
 
-def _handle_from_spec(model, spec: dict, source: str) -> ModelHandle:
+def handle_from_spec(model, spec: dict, source: str) -> ModelHandle:
     return ModelHandle(
         model,
         spec["kind"],
@@ -50,7 +50,7 @@ def load_model_handle(path, kind: str, trust_pickle: bool = False, device="cpu")
         )
     else:
         model, spec = load_model(path, device=device)
-        handle = _handle_from_spec(model, spec, str(path))
+        handle = handle_from_spec(model, spec, str(path))
     require_kind(path, handle.kind, kind)
     return handle
 
@@ -93,12 +93,12 @@ class MaceIRCalculator(Calculator):
         ef = (
             ef_model
             if isinstance(ef_model, ModelHandle)
-            else _handle_from_spec(ef_model, ef_spec, "EF model")
+            else handle_from_spec(ef_model, ef_spec, "EF model")
         )
         dip = (
             dipole_model
             if isinstance(dipole_model, ModelHandle)
-            else _handle_from_spec(dipole_model, dipole_spec, "D model")
+            else handle_from_spec(dipole_model, dipole_spec, "D model")
         )
         if ef.kind != "ef" or dip.kind != "dipole":
             raise Mace4irError(
