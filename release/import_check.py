@@ -2,9 +2,10 @@
 
 ``mace4ir release import`` writes a model only after this check: the pickled and the rebuilt
 pair are evaluated by the IR engine (mace-torch's own modules, ``fold=False``) on probe
-structures covering every element of each model, one element with hydrogens per probe
-plus one structure holding all elements. Models rebuilt from the same weights run the same
-code, so the tolerance only allows for rounding.
+structures covering every element of each model: a dimer per element and one random walk
+through all elements. They need not be molecules, only the same input to both models;
+models rebuilt from the same weights run the same code, so the tolerance only allows for
+rounding.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from ase import Atoms
 from mace4ir.errors import Mace4irError
 
 RTOL = {"float32": 1e-6, "float64": 1e-12}  # of the largest magnitude of each quantity
-BOND = 1.3  # Å between probe atoms: inside every cutoff, away from the overlap check
+BOND = 1.3  # Å between neighbouring probe atoms: inside every cutoff
 
 
 def probes(atomic_numbers: list[int], seed: int = 0) -> list[Atoms]:
-    """Per element Z: Z with one or two H (an even electron count); then all elements on a
-    random walk. Deterministic."""
+    """A dimer of each element (random orientation), then every element on a random walk;
+    deterministic."""
     rng = np.random.default_rng(seed)
-    out = [_with_hydrogens([z], rng) for z in atomic_numbers]
-    walk = np.cumsum(_steps(rng, len(atomic_numbers)), axis=0)
-    out.append(_with_hydrogens(list(atomic_numbers), rng, walk))
-    return out
+    dimers = [
+        Atoms([z, z], positions=np.vstack([[0, 0, 0], _steps(rng, 1)])) for z in atomic_numbers
+    ]
+    walk = Atoms(list(atomic_numbers), positions=np.cumsum(_steps(rng, len(atomic_numbers)), 0))
+    return [*dimers, walk]
 
 
 def compare(original, rebuilt) -> dict[str, float]:
@@ -72,13 +74,3 @@ def _check(what: str, mine: np.ndarray, theirs: np.ndarray, handle) -> float:
 def _steps(rng, n: int) -> np.ndarray:
     directions = rng.normal(size=(n, 3))
     return BOND * directions / np.linalg.norm(directions, axis=1, keepdims=True)
-
-
-def _with_hydrogens(numbers: list[int], rng, positions: np.ndarray | None = None) -> Atoms:
-    """The atoms, then H atoms (1 or 2: an even electron count) bonded to the first one."""
-    if positions is None:
-        positions = np.zeros((len(numbers), 3))
-    n_h = 2 - sum(numbers) % 2
-    hydrogens = positions[0] + np.array([[BOND, 0, 0], [-BOND, 0, 0]])[:n_h]
-    hydrogens += 0.05 * rng.normal(size=hydrogens.shape)  # no symmetric, force-free probe
-    return Atoms(numbers + [1] * n_h, positions=np.vstack([positions, hydrogens]))
