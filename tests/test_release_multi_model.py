@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ LAYOUT = {  # path in the repo -> fixture file (None: a text file)
     "README.md": None,
 }
 CARD = "---\nlicense: mit\nlibrary_name: mace\n---\n# MACE4IR\n"
+DIPOLE = "models/MACE4IR_D.model"
 
 
 def paper_files() -> dict[str, bytes]:
@@ -139,18 +139,23 @@ def test_wrong_choice_is_one_line_listing_the_repo(paper_folder, choice, message
         assert name in text  # it holds: ...
 
 
-def test_ambiguous_choices_are_refused(paper_folder, tmp_path):
+def test_ambiguous_choices_are_refused(hub):
+    """A Hub repo with the dipole file twice (in two folders): no default dipole model, and
+    its bare name is ambiguous; the path below the repo chooses."""
     import mace4ir
     from mace4ir.errors import Mace4irError
 
-    two = Path(shutil.copytree(paper_folder, tmp_path / "two_dipoles"))
-    (two / "extra").mkdir()
-    shutil.copy(two / "models" / "MACE4IR_D.model", two / "extra" / "MACE4IR_D.model")
-    with pytest.raises(Mace4irError, match=r"several dipole models fit the default.*--dipole-file"):
-        mace4ir.load(two, trust_pickle=True)
+    files = paper_files()
+    hub.add_repo("org/two-dipoles", {**files, "extra/MACE4IR_D.model": files[DIPOLE]})
+    with pytest.raises(Mace4irError) as err:
+        mace4ir.load("org/two-dipoles", trust_pickle=True)
+    assert re.match(
+        r"org/two-dipoles: several dipole models fit the default \(extra/", str(err.value)
+    )
+    assert "--dipole-file" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(Mace4irError, match=r"'MACE4IR_D' is ambiguous \(extra/MACE4IR_D.model, "):
-        mace4ir.load(two, trust_pickle=True, dipole="MACE4IR_D")
-    calc = mace4ir.load(two, trust_pickle=True, dipole="extra/MACE4IR_D.model")
+        mace4ir.load("org/two-dipoles", trust_pickle=True, dipole="MACE4IR_D")
+    calc = mace4ir.load("org/two-dipoles", trust_pickle=True, dipole="extra/MACE4IR_D.model")
     assert calc.engine.dipole.source.endswith("extra/MACE4IR_D.model")
 
 
