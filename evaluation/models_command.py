@@ -43,7 +43,7 @@ def _run(args) -> int:
     folder = resolve_release(args.source, args.revision)
     verify_release(folder, where=args.source)
     with contextlib.redirect_stdout(sys.stderr):  # mace-torch prints notices when imported
-        entries = list_models(folder, args.trust_pickle)
+        entries = list_models(folder, args.trust_pickle, where=args.source)
     defaults = default_pair(entries)
     if args.json:
         rows = [e.as_dict() for e in entries]

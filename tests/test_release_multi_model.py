@@ -66,7 +66,9 @@ def run_cli(args: list[str]) -> int:
     return main(args)
 
 
-def test_models_lists_the_hub_repo(hub, capsys):
+def test_models_lists_the_hub_repo(hub, capsys, caplog):
+    assert run_cli(["models", REPO]) == 2  # pickles: only with --trust-pickle
+    assert caplog.records[-1].getMessage().startswith(f"{REPO}: holds mace-torch pickles (")
     assert run_cli(["models", REPO, "--trust-pickle"]) == 0
     out = capsys.readouterr().out
     rows = {r[0]: r for r in map(str.split, out.splitlines()) if r and r[0] in LAYOUT}

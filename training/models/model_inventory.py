@@ -71,25 +71,27 @@ def holdings(entries: list[ModelEntry]) -> str:
     return "; ".join(e.label() for e in entries) or "no model files"
 
 
-def pickle_entries(folder: Path, trust_pickle: bool) -> list[ModelEntry]:
-    """The MACE models among a folder's pickles, sorted by name (unpickled: needs trust)."""
+def pickle_entries(folder: Path, trust_pickle: bool, where=None) -> list[ModelEntry]:
+    """The MACE models among a folder's pickles, sorted by name (unpickled: needs trust);
+    ``where`` names the folder in messages (e.g. the Hub repo id it came from)."""
+    where = where or folder
     pickles = pickle_files(folder)
     if not pickles:
         raise Mace4irError(
-            f"{folder}: not a mace4ir release (no {RELEASE_CONFIG}) and no mace-torch "
+            f"{where}: not a mace4ir release (no {RELEASE_CONFIG}) and no mace-torch "
             f"{PICKLE_SUFFIX} files"
         )
     if not trust_pickle:
         names = ", ".join(p.relative_to(folder).as_posix() for p in pickles)
         raise Mace4irError(
-            f"{folder}: holds mace-torch pickles ({names}); what a pickled model is can only be "
+            f"{where}: holds mace-torch pickles ({names}); what a pickled model is can only be "
             "read by unpickling it, which runs code from the file: pass trust_pickle=True "
             "(CLI: --trust-pickle) only for a source you trust, or convert it once with "
             "'mace4ir release import'"
         )
     entries = [e for p in pickles if (e := pickle_entry(folder, p)) is not None]
     if not entries:
-        raise Mace4irError(f"{folder}: none of its {PICKLE_SUFFIX} files is a MACE model")
+        raise Mace4irError(f"{where}: none of its {PICKLE_SUFFIX} files is a MACE model")
     return entries
 
 

@@ -119,11 +119,12 @@ def read_release_config(folder: Path) -> dict:
     return config
 
 
-def list_models(folder: Path, trust_pickle: bool = False) -> list[ModelEntry]:
-    """Every model of a release folder: from its config, or by unpickling (trusted) pickles."""
+def list_models(folder: Path, trust_pickle: bool = False, where=None) -> list[ModelEntry]:
+    """Every model of a release folder: from its config, or by unpickling (trusted) pickles;
+    ``where`` names the folder in messages (e.g. the Hub repo id it came from)."""
     if (folder / RELEASE_CONFIG).is_file():
         return release_entries(folder, read_release_config(folder))
-    return pickle_entries(folder, trust_pickle)
+    return pickle_entries(folder, trust_pickle, where)
 
 
 def select_models(
@@ -134,8 +135,9 @@ def select_models(
     where: str | None = None,
 ) -> tuple[ModelEntry, ModelEntry]:
     """The EF and dipole models to use (by name, else the default of :mod:`.model_choice`);
-    ``where`` names the folder in messages (e.g. the Hub repo id it came from)."""
-    return choose_pair(list_models(folder, trust_pickle), where or str(folder), ef, dipole)
+    ``where`` names the folder in messages."""
+    where = str(where or folder)
+    return choose_pair(list_models(folder, trust_pickle, where), where, ef, dipole)
 
 
 def verify_release(folder: Path, where: str | Path | None = None) -> None:
