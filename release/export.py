@@ -1,4 +1,5 @@
-"""Export a trained MACE-EF + MACE-D pair as a release folder.
+"""Export a trained MACE-EF + MACE-D pair as a release folder (:func:`write_release`, which
+``mace4ir release import`` writes with too).
 
 Weights and specs are re-saved through :mod:`mace4ir.training.models.weights_io` (safetensors +
 JSON, no pickle); metrics come from each run's ``test_errors.json``: as in the paper's
@@ -315,7 +316,8 @@ def release_config(model_name: str, license: str) -> dict:
 
 @dataclass
 class ReleaseModel:
-    """A model to release: rebuilt from ``spec`` on load; ``about`` goes into its entry."""
+    """A model to write into a release: the module, its spec (what rebuilds it on load) and
+    ``about``, extra keys of its entry in the release config (where it came from)."""
 
     model: object
     spec: dict
@@ -335,7 +337,7 @@ def write_release(
     temporary name and renamed at the end, so a failure leaves nothing behind."""
     from mace4ir.release.model_card import render_model_card
 
-    config = {**config, "software": software_versions()}
+    config = {**config, "models": {}, "software": software_versions()}
     tmp = prepare_out(out, overwrite)
     try:
         names = []
