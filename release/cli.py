@@ -1,4 +1,4 @@
-"""CLI: ``mace4ir release export|push`` (heavy imports inside handlers)."""
+"""CLI: ``mace4ir release export|import|push`` (heavy imports inside handlers)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,27 @@ def _export(args) -> int:
             model_name=args.name,
             repo_id=args.repo_id,
             dataset_ids=args.dataset_id,
+        )
+    )
+    print(out)
+    return 0
+
+
+def _import(args) -> int:
+    from mace4ir.release.pickle_import import ImportOptions, import_release
+
+    out = import_release(
+        ImportOptions(
+            source=args.source,
+            out=args.out,
+            trust_pickle=args.trust_pickle,
+            ef=args.ef_file,
+            dipole=args.dipole_file,
+            revision=args.revision,
+            overwrite=args.overwrite,
+            license=args.license,
+            model_name=args.name,
+            repo_id=args.repo_id,
         )
     )
     print(out)
@@ -100,6 +121,45 @@ def _add_export(sub) -> None:
     p.set_defaults(func=_export)
 
 
+def _add_import(sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="convert trusted mace-torch .model pickles into a safe release folder",
+        description="Convert an EF + D pair of mace-torch .model pickles (a folder or Hub repo "
+        "such as the MACE4IR paper's, any mace-torch version) into a release folder: "
+        "safetensors + JSON specs, mace4ir_release.json, a model card naming the source files "
+        "and their SHA-256, SHA256SUMS. Each model is rebuilt from its spec and must give the "
+        "pickle's energies, forces and dipoles, or nothing is written. Later loads need no "
+        "unpickling.",
+    )
+    p.add_argument("source", metavar="REPO_OR_FOLDER", help="folder or Hub id ORG/NAME")
+    p.add_argument("--out", type=Path, required=True, help="release folder to create")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="required: unpickling runs code from the files (only sources you trust)",
+    )
+    p.add_argument(
+        "--ef-file",
+        metavar="NAME",
+        help="EF model file where the source holds several ('mace4ir models' lists them; "
+        "default: the smallest float32 EF)",
+    )
+    p.add_argument(
+        "--dipole-file", metavar="NAME", help="dipole model file (default: the only one)"
+    )
+    p.add_argument("--revision", help="Hub branch, tag or commit of the source")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing non-empty --out folder"
+    )
+    p.add_argument(
+        "--license", help="license id for the card (default: the source card's, else 'other')"
+    )
+    p.add_argument("--name", help="model name in the card (default: the source's name)")
+    p.add_argument("--repo-id", help="Hub repo id ORG/NAME used in the card's loading example")
+    p.set_defaults(func=_import)
+
+
 def _add_push(sub) -> None:
     p = sub.add_parser(
         "push",
@@ -139,10 +199,12 @@ def _add_push(sub) -> None:
 def register(sub) -> None:
     release = sub.add_parser(
         "release",
-        help="export a model pair and push it to the Hugging Face Hub",
-        description="Release a trained MACE-EF + MACE-D pair: export, then push. "
+        help="export (or import) a model pair and push it to the Hugging Face Hub",
+        description="Release a trained MACE-EF + MACE-D pair: export, then push; or import "
+        "mace-torch pickles (e.g. the MACE4IR paper's) into the same safe format. "
         "Load a release with mace4ir.load(REPO_ID_OR_FOLDER).",
     )
     rsub = release.add_subparsers(dest="release_command", metavar="STEP", required=True)
     _add_export(rsub)
+    _add_import(rsub)
     _add_push(rsub)

@@ -1,4 +1,5 @@
-"""Export a trained MACE-EF + MACE-D pair as a release folder.
+"""Export a trained MACE-EF + MACE-D pair as a release folder (:func:`write_release`, which
+``mace4ir release import`` writes with too).
 
 Weights and specs are re-saved through :mod:`mace4ir.training.models.weights_io` (safetensors +
 JSON, no pickle); metrics come from each run's ``test_errors.json``: as in the paper's
@@ -243,7 +244,7 @@ def software_versions() -> dict:
     return versions
 
 
-def model_entry(kind: str, spec: dict, model, source: Path) -> dict:
+def model_entry(kind: str, spec: dict, model) -> dict:
     from ase.data import chemical_symbols
 
     stem = MODEL_STEMS[kind]
@@ -257,7 +258,6 @@ def model_entry(kind: str, spec: dict, model, source: Path) -> dict:
         "elements": [chemical_symbols[z] for z in spec["atomic_numbers"]],
         "avg_num_neighbors": spec["avg_num_neighbors"],
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "source_run": run_dir(source).name,
     }
     if kind == "ef":
         entry["atomic_energies_eV"] = dict(zip(entry["elements"], spec["atomic_energies"]))
@@ -288,55 +288,71 @@ def load_run_model(path: Path, kind: str):
     return load_model(require_model(path))
 
 
-def prepare_out(out: Path, overwrite: bool) -> Path:
+def check_out(out: Path, overwrite: bool) -> None:
     out = Path(out)
     if (out.is_file() or (out.is_dir() and any(out.iterdir()))) and not overwrite:
         raise Mace4irError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+
+
+def prepare_out(out: Path, overwrite: bool) -> Path:
+    check_out(out, overwrite)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
 
 
-def export_release(opts: ExportOptions) -> Path:
-    """Write the release folder ``opts.out``; returns its path."""
-    from mace4ir.release.model_card import render_model_card
-
-    for path, kind in ((opts.ef, "ef"), (opts.dipole, "dipole")):
-        require_model(path)
-        check_kind(path, kind)
-    metrics = collect_metrics(opts)
-    config = {
+def release_config(model_name: str, license: str) -> dict:
+    """The config every release starts from; ``models`` is filled by :func:`write_release`."""
+    return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "model_name": opts.model_name,
+        "model_name": model_name,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "license": opts.license,
+        "license": license,
         "units": UNITS,
         "models": {},
-        "metrics": metrics,
-        "benchmarks": read_benchmarks(opts.bench),
-        "training_data": data_summary(find_manifest(opts)),
-        "software": software_versions(),
     }
-    tmp = prepare_out(opts.out, opts.overwrite)
+
+
+@dataclass
+class ReleaseModel:
+    """A model to write into a release: the module, its spec (what rebuilds it on load) and
+    ``about``, extra keys of its entry in the release config (where it came from)."""
+
+    model: object
+    spec: dict
+    about: dict
+
+
+def write_release(
+    out: Path,
+    config: dict,
+    models: dict[str, ReleaseModel],
+    overwrite: bool = False,
+    torchscript: bool = False,
+    repo_id: str | None = None,
+    dataset_ids: list[str] | None = None,
+) -> Path:
+    """Write a release folder: weights + specs, config, model card, checksums. Built under a
+    temporary name and renamed at the end, so a failure leaves nothing behind."""
+    from mace4ir.release.model_card import render_model_card
+
+    config = {**config, "models": {}, "software": software_versions()}
+    tmp = prepare_out(out, overwrite)
     try:
         names = []
-        for kind, path in (("ef", opts.ef), ("dipole", opts.dipole)):
-            model, spec = load_run_model(path, kind)
-            weights, spec_file = save_model(model, spec, tmp / MODEL_STEMS[kind])
+        for kind, m in models.items():
+            weights, spec_file = save_model(m.model, m.spec, tmp / MODEL_STEMS[kind])
             names += [weights.name, spec_file.name]
-            entry = config["models"][kind] = model_entry(kind, spec, model, path)
-            if opts.torchscript:
-                ts_name = MODEL_STEMS[kind] + TORCHSCRIPT_SUFFIX
-                entry["torchscript"] = export_torchscript(model, tmp / ts_name)
-                if entry["torchscript"] == "ok":
-                    entry["torchscript_file"] = ts_name
-                    names.append(ts_name)
+            entry = config["models"][kind] = {**model_entry(kind, m.spec, m.model), **m.about}
+            if torchscript:
+                names += _torchscript(m.model, kind, entry, tmp)
         (tmp / RELEASE_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
         (tmp / MODEL_CARD).write_text(
-            render_model_card(config, repo_id=opts.repo_id, dataset_ids=opts.dataset_ids)
+            render_model_card(config, repo_id=repo_id, dataset_ids=dataset_ids)
         )
         write_checksums(tmp, names + [RELEASE_CONFIG, MODEL_CARD])
-        out = Path(opts.out)
+        out = Path(out)
         if out.exists():
             shutil.rmtree(out)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a release is meant to be shared
@@ -346,3 +362,40 @@ def export_release(opts: ExportOptions) -> Path:
         raise
     log.info("release written to %s", out)
     return out
+
+
+def _torchscript(model, kind: str, entry: dict, folder: Path) -> list[str]:
+    """Export where it works; returns the file names written (none on failure)."""
+    ts_name = MODEL_STEMS[kind] + TORCHSCRIPT_SUFFIX
+    entry["torchscript"] = export_torchscript(model, folder / ts_name)
+    if entry["torchscript"] != "ok":
+        return []
+    entry["torchscript_file"] = ts_name
+    return [ts_name]
+
+
+def export_release(opts: ExportOptions) -> Path:
+    """Write the release folder ``opts.out`` from two training runs; returns its path."""
+    for path, kind in ((opts.ef, "ef"), (opts.dipole, "dipole")):
+        require_model(path)
+        check_kind(path, kind)
+    config = {
+        **release_config(opts.model_name, opts.license),
+        "metrics": collect_metrics(opts),
+        "benchmarks": read_benchmarks(opts.bench),
+        "training_data": data_summary(find_manifest(opts)),
+    }
+    check_out(opts.out, opts.overwrite)
+    models = {
+        kind: ReleaseModel(*load_run_model(path, kind), {"source_run": run_dir(path).name})
+        for kind, path in (("ef", opts.ef), ("dipole", opts.dipole))
+    }
+    return write_release(
+        opts.out,
+        config,
+        models,
+        overwrite=opts.overwrite,
+        torchscript=opts.torchscript,
+        repo_id=opts.repo_id,
+        dataset_ids=opts.dataset_ids,
+    )

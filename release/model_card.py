@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from mace4ir.training.models.release_layout import CHECKSUM_FILE, MODEL_STEMS, RELEASE_CONFIG
+from mace4ir.training.models.release_layout import CHECKSUM_FILE, RELEASE_CONFIG
 
 TAGS = [
     "mace",
@@ -115,6 +115,8 @@ def models_section(config: dict) -> str:
 
 def data_section(config: dict) -> str:
     data = config.get("training_data")
+    if not data and config.get("source"):
+        return f"## Training data\n\nSee the source, {config['source']['repo']}."
     if not data:
         return "## Training data\n\nNot recorded at export (no prepared-data manifest was given)."
     src = data.get("source") or {}
@@ -156,6 +158,11 @@ def data_section(config: dict) -> str:
 def metrics_section(config: dict) -> str:
     m = config.get("metrics") or {}
     ef, dip = m.get("ef") or {}, m.get("dipole") or {}
+    if not ef and not dip and config.get("source"):
+        return (
+            "## Test-set errors\n\nNot evaluated by mace4ir: the models were imported; the "
+            f"source, {config['source']['repo']}, reports its own."
+        )
     if not ef and not dip:
         return "## Test-set errors\n\nNot evaluated (exported with `--allow-missing-metrics`)."
     n_train = (config.get("training_data") or {}).get("splits", {}).get("train")
@@ -213,40 +220,102 @@ def benchmarks_section(config: dict) -> str:
     return "## Benchmark results\n\n" + "\n\n".join(parts) if parts else ""
 
 
-def usage_section(repo_id: str | None) -> str:
+def usage_section(repo_id: str | None, config: dict | None = None) -> str:
     target = repo_id or "path/to/this/folder"
+    source = (config or {}).get("source") or {}
+    original = source.get("repo", "")
+    originals = (
+        f"""
+
+The original files ({source.get("format", "pickles")}) load the same way, unpickled, where you trust them:
+`mace4ir models {original} --trust-pickle` lists them, and
+`mace4ir.load("{original}", trust_pickle=True, ef="FILE.model", dipole="FILE.model")` picks a
+pair (by default the smallest float32 EF model and the only dipole model)."""
+        if "/" in original
+        else ""
+    )
     return f"""## How to use
 
 ```bash
 pip install mace4ir            # or: pip install -e . in a checkout of the project
 ```
 
+From the Hub id to a spectrum:
+
 ```python
 import mace4ir
-from mace4ir.evaluation import harmonic_ir
-from mace4ir.molecules import load_molecule
+from mace4ir.evaluation import harmonic_ir, load_molecule
 
-calc = mace4ir.load("{target}")            # verifies {CHECKSUM_FILE}; no pickle is loaded
-atoms = load_molecule("CCO")                # SMILES or any ASE-readable file
-result = harmonic_ir(atoms, calc)           # optimise, Hessian, dipole derivatives
-print(result.frequencies_cm1, result.intensities_km_mol)
-atoms.calc = calc
-print(atoms.get_potential_energy(), atoms.get_forces(), atoms.get_dipole_moment())
+calc = mace4ir.load("{target}")                 # verifies {CHECKSUM_FILE}; no pickle is loaded
+result = harmonic_ir(load_molecule("CCO"), calc)  # SMILES or any ASE-readable file: optimise, Hessian, intensities
+wavenumbers, absorbance = result.spectrum(fwhm=20)  # cm⁻¹, km/mol per cm⁻¹ (modes: result.frequencies_cm1, result.intensities_km_mol)
 ```
+
+`calc` is an ASE calculator: `atoms.calc = calc` gives `atoms.get_potential_energy()`,
+`get_forces()` and `get_dipole_moment()`.
 
 Units: positions Å, energy eV, forces eV/Å, dipole e·Å (not Debye), frequencies cm⁻¹,
 intensities km/mol and (D/Å)²/amu. The models were trained on neutral closed-shell
-(singlet) molecules; elements outside the element table raise an error.
+(singlet) molecules; elements outside the element table raise an error.{originals}
 
-From the command line (a local copy of this repository):
+From the command line:
 
 ```bash
-hf download {target} --local-dir mace4ir-model     # skip for a local folder
-mace4ir ir harmonic "CCO" --ef mace4ir-model/{MODEL_STEMS["ef"]} --dipole mace4ir-model/{MODEL_STEMS["dipole"]}
-mace4ir ir md "CCO" --ef mace4ir-model/{MODEL_STEMS["ef"]} --dipole mace4ir-model/{MODEL_STEMS["dipole"]} --replicas 3
+mace4ir models {target}                                  # what this repository holds
+mace4ir ir harmonic "CCO" --model {target} --out ir_ethanol
+mace4ir ir md "CCO" --model {target} --replicas 3 --out md_ethanol
 ```
 
 Check the files without mace4ir: `sha256sum -c {CHECKSUM_FILE}`."""
+
+
+def source_section(config: dict) -> str:
+    """Where an imported release came from (``mace4ir release import``)."""
+    source = config.get("source")
+    if not source:
+        return ""
+    rows = [
+        [
+            {"ef": "MACE-EF", "dipole": "MACE-D"}[kind],
+            f"`{m['source_file']}`",
+            f"`{m['source_sha256']}`",
+            m.get("mace_torch", "unknown"),
+        ]
+        for kind, m in config["models"].items()
+    ]
+    check = source.get("check") or {}
+    revision = f" (revision {source['revision']})" if source.get("revision") else ""
+    return "\n\n".join(
+        [
+            "## Source",
+            f"Converted by `mace4ir release import` from the {source['format']} of "
+            f"{source['repo']}{revision}: each model was rebuilt from the architecture read off "
+            "its modules, given the pickle's weights, and written as safetensors + JSON spec. "
+            "Loading this release unpickles nothing.",
+            table(["model", "source file", "SHA-256", "written by mace-torch"], rows),
+            "Before writing, the rebuilt models gave the pickles' numbers on "
+            f"{check.get('n_probes', '?')} probe structures covering every element: max "
+            f"difference {check.get('energy_eV', float('nan')):.2g} eV (energy), "
+            f"{check.get('forces_eV_A', float('nan')):.2g} eV/Å (forces), "
+            f"{check.get('dipole_eA', float('nan')):.2g} e·Å (dipole).",
+        ]
+    )
+
+
+def intro(config: dict) -> str:
+    if config.get("source"):
+        return (
+            "A MACE-EF model (energy and forces, ScaleShiftMACE) and a MACE-D model (dipole "
+            f"moment, AtomicDipolesMACE) from {config['source']['repo']}, converted to the "
+            "mace4ir release format (safetensors + JSON spec, no pickles). Together they give "
+            "harmonic and molecular-dynamics IR spectra."
+        )
+    return (
+        "A MACE-EF model (energy and forces, ScaleShiftMACE) and a MACE-D model (dipole moment, "
+        "AtomicDipolesMACE) trained with the open mace4ir pipeline, the way the "
+        "MACE4IR foundation model was built from the QCML dataset. Together they give harmonic "
+        "and molecular-dynamics IR spectra."
+    )
 
 
 def render_model_card(
@@ -262,15 +331,13 @@ def render_model_card(
     title = config.get("model_name", "mace4ir")
     sections = [
         f"# {title}: MACE models for molecular infrared spectroscopy",
-        "A MACE-EF model (energy and forces, ScaleShiftMACE) and a MACE-D model (dipole moment, "
-        "AtomicDipolesMACE) trained with the open mace4ir pipeline, the way the "
-        "MACE4IR foundation model was built from the QCML dataset. Together they give harmonic and "
-        "molecular-dynamics IR spectra.",
+        intro(config),
         models_section(config),
+        source_section(config),
         data_section(config),
         metrics_section(config),
         benchmarks_section(config),
-        usage_section(repo_id),
+        usage_section(repo_id, config),
         "## Software\n\n" + ", ".join(f"{k} {v}" for k, v in config.get("software", {}).items()),
         "## Citation\n\nIf you use these models, please cite MACE4IR, the QCML dataset and "
         "MACE:\n\n" + CITATIONS,

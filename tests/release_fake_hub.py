@@ -40,6 +40,13 @@ class FakeHub:
     def count(self, method: str, pattern: str) -> int:
         return sum(1 for m, p in self.requests if m == method and re.search(pattern, p))
 
+    def add_repo(self, repo_id: str, files: dict[str, bytes]) -> str:
+        """A model repo whose main branch holds ``files`` (path -> bytes) in one commit."""
+        oid = hashlib.sha1((repo_id + "".join(sorted(files))).encode()).hexdigest()
+        with self.lock:
+            self.repos[repo_id] = {"refs": {"main": oid}, "commits": {oid: dict(files)}}
+        return oid
+
     def files(self, repo_id: str, ref: str = "main") -> dict[str, bytes]:
         repo = self.repos[repo_id]
         return repo["commits"][repo["refs"].get(ref, ref)]

@@ -10,7 +10,7 @@ from ir_helpers import tiny_model
 from mace.modules.symmetric_contraction import Contraction
 
 from mace4ir.evaluation import load_molecule
-from mace4ir.evaluation.calculators.mace_ir import _handle_from_spec
+from mace4ir.evaluation.calculators.mace_ir import handle_from_spec
 from mace4ir.evaluation.engine.ir_engine import IREngine
 from mace4ir.evaluation.engine.kernels.fast_contraction import (
     FoldedContraction,
@@ -148,7 +148,7 @@ def test_engine_with_folding_gives_mace_s_numbers_and_leaves_the_model_alone():
     ef, ef_spec = tiny_model("ef_tiny", seed=2, correlation=3)
     d, d_spec = tiny_model("dipole_tiny", seed=3, correlation=3)
     n_before = len(contractions(ef)) + len(contractions(d))
-    handles = _handle_from_spec(ef, ef_spec, "EF"), _handle_from_spec(d, d_spec, "D")
+    handles = handle_from_spec(ef, ef_spec, "EF"), handle_from_spec(d, d_spec, "D")
     plain, fast = IREngine(*handles, fold=False), IREngine(*handles)
     assert (
         len(contractions(ef)) + len(contractions(d)) == n_before > 0

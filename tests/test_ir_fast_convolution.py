@@ -248,11 +248,11 @@ def water_dimer_batch():
 def test_vmapped_hessian_rows_through_fused_models_equal_one_at_a_time():
     """GPUs batch Hessian seeds with torch.vmap (is_grads_batched): the fused path must vmap."""
     from mace4ir.evaluation import load_molecule
-    from mace4ir.evaluation.calculators.mace_ir import _handle_from_spec
+    from mace4ir.evaluation.calculators.mace_ir import handle_from_spec
     from mace4ir.evaluation.engine.ir_engine import IREngine
 
     handles = [
-        _handle_from_spec(*tiny_model(name, seed=i), kind)
+        handle_from_spec(*tiny_model(name, seed=i), kind)
         for i, (name, kind) in enumerate((("ef_tiny", "EF"), ("dipole_tiny", "D")))
     ]
     engine = IREngine(*handles)

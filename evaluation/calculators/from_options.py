@@ -3,7 +3,8 @@ calculator block of a benchmark run become an ASE calculator.
 
 A *spec* is a small JSON-able dict (stored in benchmark ``run.json`` files and passed to
 worker processes): ``{"type": "xtb", "accuracy": ...}``, ``{"type": "model", "path": RELEASE}``
-or ``{"type": "paths", "ef": RUN, "dipole": RUN}``.
+(with ``"ef_file"``/``"dipole_file"`` where the release holds several models) or
+``{"type": "paths", "ef": RUN, "dipole": RUN}``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ def add_arguments(group) -> None:
         "(mace4ir.load; checksums verified, cached, works offline with HF_HUB_OFFLINE=1)",
     )
     group.add_argument("--revision", help="Hub branch, tag or commit for --model")
+    group.add_argument(
+        "--ef-file",
+        metavar="NAME",
+        help="EF model file inside --model, where it holds several ('mace4ir models' lists "
+        "them; default: the smallest float32 EF)",
+    )
+    group.add_argument(
+        "--dipole-file",
+        metavar="NAME",
+        help="dipole model file inside --model (default: the only dipole model)",
+    )
     group.add_argument(
         "--ef",
         metavar="RUN",
@@ -59,6 +71,11 @@ def add_arguments(group) -> None:
 
 def spec_from_args(args) -> dict[str, Any]:
     """The spec the flags describe; a clear error for a missing, doubled or nonexistent choice."""
+    if (args.ef_file or args.dipole_file) and not args.model:
+        raise ConfigError(
+            "--ef-file/--dipole-file choose model files inside --model RELEASE; give model "
+            "files or runs themselves with --ef/--dipole"
+        )
     xtb = args.calculator == "xtb"
     given = [
         name
@@ -81,10 +98,15 @@ def spec_from_args(args) -> dict[str, Any]:
         path = Path(args.model)
         spec = {
             "type": "model",
-            "path": str(path.resolve()) if path.exists() else args.model,
+            "path": str(path.resolve()) if path.exists() else args.model,  # else a Hub id
             **common,
-        }  # else Hub id
-        return {**spec, "revision": args.revision} if args.revision else spec
+        }
+        optional = {
+            "revision": args.revision,
+            "ef_file": args.ef_file,
+            "dipole_file": args.dipole_file,
+        }
+        return {**spec, **{k: v for k, v in optional.items() if v}}
     if not (args.ef and args.dipole):
         raise ConfigError("--ef and --dipole must be given together")
     for flag, value in (("--ef", args.ef), ("--dipole", args.dipole)):
@@ -102,6 +124,8 @@ def label(spec: dict[str, Any]) -> str:
     """A short name for folder names and plot legends."""
     if spec["type"] == "xtb":
         return "xtb"
+    if spec["type"] == "model" and spec.get("ef_file"):  # several EF models of one release
+        return f"{Path(spec['path']).name}-{Path(spec['ef_file']).stem}"
     return Path(spec["path"] if spec["type"] == "model" else spec["ef"]).name
 
 
@@ -118,6 +142,8 @@ def build(spec: dict[str, Any]):
             revision=spec.get("revision"),
             trust_pickle=spec.get("trust_pickle", False),
             device=spec.get("device", "cpu"),
+            ef=spec.get("ef_file"),
+            dipole=spec.get("dipole_file"),
         )
     if kind == "paths":
         from mace4ir.evaluation.calculators.mace_ir import MaceIRCalculator

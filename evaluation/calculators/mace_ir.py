@@ -13,6 +13,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation.calculators.molecule_checks import check_molecule, molecule_name
 from mace4ir.evaluation.engine.ir_engine import IREngine, ModelHandle
+from mace4ir.training.models.mace_pickles import model_kind
 from mace4ir.training.models.weights_io import (
     check_kind,
     load_mace_pickle,
@@ -24,7 +25,7 @@ from mace4ir.training.models.weights_io import (
 PICKLE_SUFFIXES = (".model", ".pt", ".pth")
 
 
-def _handle_from_spec(model, spec: dict, source: str) -> ModelHandle:
+def handle_from_spec(model, spec: dict, source: str) -> ModelHandle:
     return ModelHandle(
         model,
         spec["kind"],
@@ -35,13 +36,8 @@ def _handle_from_spec(model, spec: dict, source: str) -> ModelHandle:
 
 
 def _handle_from_pickle(model, source: str) -> ModelHandle:
-    kind = (
-        "dipole"
-        if "Dipole" in type(model).__name__ and not hasattr(model, "atomic_energies_fn")
-        else "ef"
-    )
     zs = [int(z) for z in model.atomic_numbers.tolist()]
-    return ModelHandle(model, kind, zs, float(model.r_max), source)
+    return ModelHandle(model, model_kind(model, source), zs, float(model.r_max), source)
 
 
 def load_model_handle(path, kind: str, trust_pickle: bool = False, device="cpu") -> ModelHandle:
@@ -54,9 +50,17 @@ def load_model_handle(path, kind: str, trust_pickle: bool = False, device="cpu")
         )
     else:
         model, spec = load_model(path, device=device)
-        handle = _handle_from_spec(model, spec, str(path))
+        handle = handle_from_spec(model, spec, str(path))
     require_kind(path, handle.kind, kind)
     return handle
+
+
+def handle_from_entry(entry, device="cpu") -> ModelHandle:
+    """A model a release folder holds (:class:`~mace4ir.training.models.model_inventory.
+    ModelEntry`): a pickle already unpickled when the folder was listed is not read again."""
+    if entry.loaded is not None:
+        return _handle_from_pickle(entry.loaded.to(device), str(entry.path))
+    return load_model_handle(entry.path, entry.kind, device=device)
 
 
 class MaceIRCalculator(Calculator):
@@ -89,12 +93,12 @@ class MaceIRCalculator(Calculator):
         ef = (
             ef_model
             if isinstance(ef_model, ModelHandle)
-            else _handle_from_spec(ef_model, ef_spec, "EF model")
+            else handle_from_spec(ef_model, ef_spec, "EF model")
         )
         dip = (
             dipole_model
             if isinstance(dipole_model, ModelHandle)
-            else _handle_from_spec(dipole_model, dipole_spec, "D model")
+            else handle_from_spec(dipole_model, dipole_spec, "D model")
         )
         if ef.kind != "ef" or dip.kind != "dipole":
             raise Mace4irError(

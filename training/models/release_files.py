@@ -4,8 +4,10 @@ Hub repositories go through huggingface_hub's cache (``snapshot_download``), so 
 second load needs no network and ``HF_HUB_OFFLINE=1`` works from the cache. Every
 file listed in ``SHA256SUMS`` is verified before anything is loaded. Releases made by
 ``mace4ir release export`` load from safetensors + JSON (no unpickling); folders with
-mace-torch ``.model`` pickles (such as the original MACE4IR files) load only with
-``trust_pickle=True``, because unpickling runs code from the file.
+mace-torch ``.model`` pickles (such as the original MACE4IR files, several models in one
+repo) load only with ``trust_pickle=True``, because unpickling runs code from the file.
+Which models a folder holds is :mod:`.model_inventory`; which of them to use,
+:mod:`.model_choice`.
 """
 
 from __future__ import annotations
@@ -18,19 +20,18 @@ from pathlib import Path
 
 from mace4ir.checksums import CHECKSUM_FILE, verify_checksums
 from mace4ir.errors import Mace4irError
+from mace4ir.training.models.model_choice import choose_pair
+from mace4ir.training.models.model_inventory import ModelEntry, pickle_entries, release_entries
 from mace4ir.training.models.release_layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MODEL_CARD,
-    MODEL_STEMS,
-    PICKLE_SUFFIX,
     RELEASE_CONFIG,
 )
 
 log = logging.getLogger(__name__)
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_DIPOLE_NAME = re.compile(r"dipole|(^|[_\-.])(d|mu)([_\-.]|$)", re.IGNORECASE)
 
 
 def _offline() -> bool:
@@ -48,7 +49,8 @@ def _offline() -> bool:
 def download(
     repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None
 ) -> Path:
-    """Snapshot of a Hub repo in the huggingface_hub cache (from the cache alone when offline)."""
+    """Snapshot of a Hub repo in the huggingface_hub cache (from the cache alone when offline);
+    ``HF_ENDPOINT`` is read at call time, as push does."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
@@ -61,7 +63,11 @@ def download(
     try:
         return Path(
             snapshot_download(
-                repo_id, revision=revision, cache_dir=cache_dir, local_files_only=_offline()
+                repo_id,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=_offline(),
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
             )
         )
     except LocalEntryNotFoundError as exc:
@@ -113,45 +119,31 @@ def read_release_config(folder: Path) -> dict:
     return config
 
 
-def pickle_pair(folder: Path) -> tuple[Path, Path]:
-    """(EF, D) mace-torch pickles in a folder, told apart by name (``*dipole*``, ``*_D*``,
-    ``*mu*``)."""
-    pickles = sorted(folder.glob(f"*{PICKLE_SUFFIX}"))
-    dipoles = [p for p in pickles if _DIPOLE_NAME.search(p.stem)]
-    efs = [p for p in pickles if p not in dipoles]
-    if len(efs) != 1 or len(dipoles) != 1:
-        raise Mace4irError(
-            f"{folder}: expected one EF and one dipole mace-torch {PICKLE_SUFFIX} file (the dipole "
-            f"one named *dipole*/*_D*/*mu*), found {[p.name for p in pickles]}"
-        )
-    return efs[0], dipoles[0]
-
-
-def model_paths(folder: Path, trust_pickle: bool) -> tuple[Path, Path]:
-    """Paths of the EF and D models in a verified release folder."""
+def list_models(folder: Path, trust_pickle: bool = False, where=None) -> list[ModelEntry]:
+    """Every model of a release folder: from its config, or by unpickling (trusted) pickles;
+    ``where`` names the folder in messages (e.g. the Hub repo id it came from)."""
     if (folder / RELEASE_CONFIG).is_file():
-        config = read_release_config(folder)
-        return tuple(folder / Path(config["models"][k]["weights"]).stem for k in ("ef", "dipole"))  # type: ignore[return-value]
-    if any(folder.glob(f"*{PICKLE_SUFFIX}")):
-        if not trust_pickle:
-            names = ", ".join(p.name for p in sorted(folder.glob(f"*{PICKLE_SUFFIX}")))
-            raise Mace4irError(
-                f"{folder}: holds mace-torch pickles ({names}); unpickling runs arbitrary code "
-                f"from "
-                "the file, so pass trust_pickle=True (CLI: --trust-pickle) only for a source you "
-                "trust"
-            )
-        return pickle_pair(folder)
-    raise Mace4irError(
-        f"{folder}: not a mace4ir release (no {RELEASE_CONFIG}) and no mace-torch "
-        f"{PICKLE_SUFFIX} files; expected {MODEL_STEMS['ef']}.safetensors etc."
-    )
+        return release_entries(folder, read_release_config(folder))
+    return pickle_entries(folder, trust_pickle, where)
 
 
-def verify_release(folder: Path) -> None:
+def select_models(
+    folder: Path,
+    trust_pickle: bool = False,
+    ef: str | None = None,
+    dipole: str | None = None,
+    where: str | None = None,
+) -> tuple[ModelEntry, ModelEntry]:
+    """The EF and dipole models to use (by name, else the default of :mod:`.model_choice`);
+    ``where`` names the folder in messages."""
+    where = str(where or folder)
+    return choose_pair(list_models(folder, trust_pickle, where), where, ef, dipole)
+
+
+def verify_release(folder: Path, where: str | Path | None = None) -> None:
+    """Checks every file of ``SHA256SUMS`` (required for our releases: also raises when it is
+    missing); ``where`` names the folder in the warning (e.g. the Hub repo id)."""
     if (folder / CHECKSUM_FILE).is_file() or (folder / RELEASE_CONFIG).is_file():
-        verify_checksums(
-            folder, soft=frozenset({MODEL_CARD})
-        )  # required for our releases; also raises when SHA256SUMS is missing
+        verify_checksums(folder, soft=frozenset({MODEL_CARD}))
     else:
-        log.warning("%s: no %s; files not verified", folder, CHECKSUM_FILE)
+        log.warning("%s: no %s; files not verified", where or folder, CHECKSUM_FILE)

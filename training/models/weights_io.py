@@ -120,4 +120,10 @@ def load_mace_pickle(path: str | Path, trust_pickle: bool = False, device="cpu")
         )
     if not Path(path).is_file():
         raise Mace4irError(f"{path}: model file not found")
-    return torch.load(str(path), map_location=device, weights_only=False).eval()
+    try:
+        model = torch.load(str(path), map_location=device, weights_only=False)
+    except Exception as exc:  # truncated files, pickles of classes this mace-torch lacks
+        raise Mace4irError(f"{path}: cannot unpickle: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise Mace4irError(f"{path}: holds a {type(model).__name__}, not a model")
+    return model.eval()
