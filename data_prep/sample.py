@@ -90,6 +90,7 @@ SAMPLE_MOLECULES = {
     "aluminium chloride": "Cl[Al](Cl)Cl",
 }
 
+
 def _require(module: str, extra: str):
     import importlib
 

@@ -135,8 +135,16 @@ def _register_finetune(sub) -> None:
         dest="source",
         required=True,
         metavar="SRC",
-        help="release folder, Hub id ORG/NAME, or training RUN dir",
+        help="release folder, Hub id ORG/NAME, training RUN dir, or mace-torch .model "
+        "(with --trust-pickle)",
     )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow mace-torch .model pickles as the source (they can run code)",
+    )
+    p.add_argument("--ef-file", help="EF model to start from, in a release holding several")
+    p.add_argument("--dipole-file", help="dipole model to start from, in a release holding several")
     p.add_argument(
         "--data",
         required=True,
@@ -205,6 +213,9 @@ def _finetune(args) -> int:
             committee=args.committee,
             config=args.config,
             val_fraction=args.val_fraction,
+            trust_pickle=args.trust_pickle,
+            ef_file=args.ef_file,
+            dipole_file=args.dipole_file,
             seed=args.seed,
             resume=args.resume,
             overrides={k: v for k, v in overrides.items() if v is not None},

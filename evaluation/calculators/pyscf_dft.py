@@ -40,7 +40,8 @@ class PySCFDFT(Calculator):
         if not mf.converged:
             raise SCFNotConverged(
                 f"{self.atoms.get_chemical_formula()}: {self.parameters['xc']}/"
-                f"{self.parameters['basis']} SCF not converged in {self.parameters['max_cycle']} cycles"
+                f"{self.parameters['basis']} SCF not converged in "
+                f"{self.parameters['max_cycle']} cycles"
             )
         self.results["energy"] = self.results["free_energy"] = float(energy) * units.Hartree
         self.results["dipole"] = mf.dip_moment(unit="AU", verbose=0) * units.Bohr

@@ -32,7 +32,7 @@ RECORD = "finetune.json"
 
 @dataclass
 class FinetuneOptions:
-    source: str  # training RUN, release folder or Hub id
+    source: str  # training RUN, release folder, Hub id or (trusted) mace-torch .model
     data: str  # prepared dir, extxyz file or QCML-format folder
     out: str
     kinds: tuple[str, ...] | None = None  # default: every kind the source holds
@@ -41,6 +41,9 @@ class FinetuneOptions:
     committee: int = 1  # members per kind
     bootstrap: bool | None = None  # resample each member's training split (default: committee > 1)
     config: str = "finetune"  # training config (configs/train/finetune.yaml)
+    trust_pickle: bool = False  # allow mace-torch pickles as the source (they can run code)
+    ef_file: str | None = None  # model names in a release holding several
+    dipole_file: str | None = None
     val_fraction: float = 0.1
     seed: int = 0
     resume: bool = False
@@ -56,7 +59,7 @@ def finetune(opts: FinetuneOptions) -> dict[str, list[Path]]:
     elements = sorted({int(z) for recs in new.values() for r in recs for z in r["atomic_numbers"]})
     starts, knowns = {}, {}
     for kind in kinds:
-        starts[kind], knowns[kind] = _adapt(opts.source, kind, elements)
+        starts[kind], knowns[kind] = _adapt(opts, kind, elements)
     if "ef" in starts:
         new = _onto_foundation_zero(starts["ef"], knowns["ef"], new)
     splits = mix_with_replay(new, opts.replay, opts.replay_fraction, opts.seed)
@@ -99,9 +102,10 @@ def _claim(out: Path, opts: FinetuneOptions) -> None:
     tmp.replace(record)
 
 
-def _adapt(source, kind: str, elements: list[int]) -> tuple[StartingPoint, set[int]]:
+def _adapt(opts: FinetuneOptions, kind: str, elements: list[int]) -> tuple[StartingPoint, set[int]]:
     """The adapted starting point, and the elements the foundation itself knew."""
-    model, spec, path = load_foundation(source, kind)
+    names = {"ef": opts.ef_file, "dipole": opts.dipole_file}
+    model, spec, path = load_foundation(opts.source, kind, opts.trust_pickle, names)
     known = set(spec["atomic_numbers"])
     model, spec = extend_elements(model, spec, elements)
     return StartingPoint.from_model(model, spec, str(path)), known
