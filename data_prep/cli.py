@@ -28,6 +28,12 @@ slurm/prep_array.sh and docs/data_prep.md.
 """
 
 
+FORCE_HELP = (
+    "write into a non-empty --out folder this command did not make (its files are never "
+    "overwritten or removed)"
+)
+
+
 def _int_list(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
 
@@ -68,6 +74,7 @@ def register(sub) -> None:
         help="records per TFRecord shard (default: 100)",
     )
     p.add_argument("--workers", type=int, default=1, help="processes running GFN2-xTB (default: 1)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run_sample)
 
     p = sub.add_parser(
@@ -145,6 +152,7 @@ def register(sub) -> None:
         "--keep-work", action="store_true", help="keep OUT/.work (staged records) after success"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run_prep)
     psub = p.add_subparsers(dest="prep_command", metavar="verify")
     v = psub.add_parser(
@@ -171,6 +179,7 @@ def run_sample(args) -> int:
         records_per_shard=args.records_per_shard,
         workers=args.workers,
         progress=True,
+        force=args.force,
     )
     return 0
 
@@ -206,6 +215,7 @@ def prep_options(args):
         workers=args.workers,
         keep_work=args.keep_work,
         progress=not args.no_progress,
+        force=args.force,
         **overrides,
     )
 

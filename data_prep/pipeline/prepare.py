@@ -22,7 +22,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -51,12 +50,15 @@ from mace4ir.data_prep.qcml.reader import (
     work_units,
 )
 from mace4ir.errors import ConfigError, Mace4irError
+from mace4ir.owned_folder import OwnedFolder, claim
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SUBSETS = (50_000, 100_000, 500_000, 1_000_000, 3_000_000, 7_000_000, 10_000_000)
 SPLITS = ("train", "val", "test")
 WORK = ".work"
+# Everything prep writes in OUT (a folder adopted with --force must not hold any of it).
+OUTPUTS = (WORK, *SPLITS, "index", "manifest.json", "timings.json", "elements.png")
 
 
 @dataclasses.dataclass
@@ -81,6 +83,7 @@ class PrepOptions:
     skip_corrupt: bool = False
     keep_work: bool = False
     progress: bool = False
+    force: bool = False  # write into a non-empty folder prep did not make (its files are kept)
 
     def __post_init__(self):
         if isinstance(self.units, dict):
@@ -122,7 +125,7 @@ class PrepOptions:
         """The options (and input digest) that determine the output (not workers, progress,
         keep_work)."""
         d = dataclasses.asdict(self)
-        for k in ("workers", "progress", "keep_work", "out"):
+        for k in ("workers", "progress", "keep_work", "out", "force"):
             d.pop(k)
         d["source"] = str(Path(self.source).resolve())
         d["formats"] = list(self.formats)
@@ -150,11 +153,13 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
         raise ConfigError(f"part must be I/N with 0 <= I < N, got {index}/{parts}")
     out, work = Path(opts.out), Path(opts.out) / WORK
     configs, fields, units = _resolve_source(opts)
+    owned = claim(out, "prep", opts.force)
+    owned.require_free(*OUTPUTS)
     fingerprint = opts.fingerprint(source_digest(configs, fields))
     if _already_done(fingerprint, out):
         log.info("%s is already prepared from this input with these options; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
-    _start_work(fingerprint, out, work, clean=stage == "all")
+    _start_work(fingerprint, owned, clean=stage == "all")
     clock = PhaseClock(out, opts.workers, stage)
 
     if stage in ("all", "scan"):
@@ -184,7 +189,7 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
         manifest["options"] = fingerprint
         write_manifest(out, manifest)
     if not opts.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+        owned.remove_tree(WORK)
     return manifest
 
 
@@ -302,10 +307,12 @@ SCAN_OPTIONS = (
 )
 
 
-def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
+def _start_work(fingerprint: dict, owned: OwnedFolder, clean: bool) -> None:
     """Create or reuse the work folder. Staged work made with other options is discarded:
     the scan when an option it depends on changed, otherwise only the plan and shards.
     ``clean`` removes temporary files of killed runs (not while array jobs may run)."""
+    out = owned.path
+    work = out / WORK
     scan_fp = {k: fingerprint[k] for k in SCAN_OPTIONS}
     fp_path = work / "options.json"
     if fp_path.is_file():
@@ -320,9 +327,9 @@ def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
                 ", ".join(stale),
             )
             for name in stale:
-                shutil.rmtree(work / name, ignore_errors=True)
+                owned.remove_tree(f"{WORK}/{name}")
             for name in list(SPLITS) + ["index"]:
-                shutil.rmtree(out / name, ignore_errors=True)
+                owned.remove_tree(name)
         else:
             log.info("resuming the unfinished run in %s", out)
     for name in ("scan", "plan", "shards"):
@@ -330,10 +337,8 @@ def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
     tmp = fp_path.with_name(f"options.json.tmp{os.getpid()}")
     tmp.write_text(json.dumps(fingerprint, indent=1))
     os.replace(tmp, fp_path)
-    if clean:
-        for stray in out.rglob("*.tmp*"):  # leftovers of a killed run
-            if stray.is_file():
-                stray.unlink()
+    if clean:  # leftovers of a killed run, only where prep writes them
+        owned.remove_stale_tmp(WORK, *SPLITS, "index")
 
 
 # ---------------------------------------------------------------- phase 2
