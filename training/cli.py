@@ -66,6 +66,13 @@ def _register_train(sub) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in --out"
     )
+    p.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        default=None,
+        help="leave out prepared shards that fail their manifest check (sha256, record count; "
+        "counted in the log and RUN/config.yaml) instead of stopping",
+    )
     p.set_defaults(func=_train)
 
 
@@ -89,6 +96,7 @@ def _train(args) -> int:
         optimizer={"lr": args.lr},
         checkpoint={"every_steps": args.checkpoint_every},
         progress=False if args.no_progress else None,
+        skip_corrupt=args.skip_corrupt,
     )
     train(
         args.data,

@@ -78,7 +78,7 @@ class Trainer:
             budget = {
                 k: v
                 for k, v in (overrides or {}).items()
-                if k in ("max_steps", "max_epochs") and v is not None
+                if k in ("max_steps", "max_epochs", "skip_corrupt") and v is not None
             }
             self.cfg = cfg = {**saved["config"], **budget, "progress": cfg["progress"]}
         self.spec = (
@@ -138,14 +138,27 @@ class Trainer:
             pin_memory=info.device.type == "cuda",
         )
         self.train_data = TrainData(
-            self.data, self.builder, opts, c["format"], c["subset"], info.rank, info.world_size
+            self.data,
+            self.builder,
+            opts,
+            c["format"],
+            c["subset"],
+            info.rank,
+            info.world_size,
+            skip_corrupt=bool(c.get("skip_corrupt")),
         )
         if len(self.train_data) < info.world_size:
             raise Mace4irError(
                 f"{self.data}: {len(self.train_data)} training records for {info.world_size} ranks"
             )
         self.val_loader = eval_batches(
-            self.data, "val", self.builder, c["eval_batch_size"], info.rank, info.world_size
+            self.data,
+            "val",
+            self.builder,
+            c["eval_batch_size"],
+            info.rank,
+            info.world_size,
+            skip_corrupt=bool(c.get("skip_corrupt")),
         )
         self.dummy = self.train_data.dummy_batch().to(info.device)
 
@@ -200,6 +213,10 @@ class Trainer:
             "manifest_sha256": self.manifest_sha,
             "spec": self.spec,
             "train": self.cfg,
+            "dropped_by_skip_corrupt": {  # shards that failed their manifest check
+                "train": self.train_data.records.dropped.to_dict(),
+                "val": self.val_loader.dataset.records.dropped.to_dict(),
+            },
         }
         (self.out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
