@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from mace4ir.checksums import CHECKSUM_FILE, verify_checksums
+from mace4ir.checksums import CHECKSUM_FILE, checked_name, verify_checksums
 from mace4ir.errors import Mace4irError
 from mace4ir.training.models.release_layout import (
     FORMAT_NAME,
@@ -104,13 +104,51 @@ def read_release_config(folder: Path) -> dict:
         config = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
         raise Mace4irError(f"{file}: invalid JSON: {exc}") from None
-    if config.get("format") != FORMAT_NAME or int(config.get("format_version", 0)) > FORMAT_VERSION:
+    if not isinstance(config, dict):
+        raise Mace4irError(f"{file}: expected a JSON object, got {type(config).__name__}")
+    if config.get("format") != FORMAT_NAME or _version(config, file) > FORMAT_VERSION:
         raise Mace4irError(
             f"{file}: release format {config.get('format')!r} v{config.get('format_version')} "
             f"is not readable by this mace4ir (reads {FORMAT_NAME} v{FORMAT_VERSION}; upgrade "
             f"mace4ir)"
         )
     return config
+
+
+def _version(config: dict, file: Path) -> int:
+    try:
+        return int(config.get("format_version", 0))
+    except (TypeError, ValueError):
+        raise Mace4irError(
+            f"{file}: format_version {config.get('format_version')!r} is not a number"
+        ) from None
+
+
+def model_files(config: dict, folder: Path) -> dict[str, dict[str, str]]:
+    """{"ef"|"dipole": {"weights": name, "spec": name, ...}}: the files the release config
+    names, each checked to be a plain name inside the folder."""
+    where = folder / RELEASE_CONFIG
+    out = {}
+    for kind in MODEL_STEMS:
+        entry = (config.get("models") or {}).get(kind)
+        if not isinstance(entry, dict):
+            raise Mace4irError(f"{where}: no models.{kind} entry (an incomplete release config)")
+        names = {}
+        optional = ("torchscript_file",) if "torchscript_file" in entry else ()
+        for key in ("weights", "spec", *optional):
+            if not isinstance(entry.get(key), str):
+                raise Mace4irError(f"{where}: models.{kind}.{key} missing or not a file name")
+            names[key] = checked_name(entry[key], f"{where}: models.{kind}.{key}")
+        out[kind] = names
+    return out
+
+
+def named_files(folder: Path) -> list[str]:
+    """Every file a release folder's own config names (itself included), or its pickles."""
+    if (folder / RELEASE_CONFIG).is_file():
+        files = model_files(read_release_config(folder), folder)
+        return [RELEASE_CONFIG] + [n for names in files.values() for n in names.values()]
+    return [p.name for p in sorted(folder.glob(f"*{PICKLE_SUFFIX}"))]
 
 
 def pickle_pair(folder: Path) -> tuple[Path, Path]:
@@ -130,8 +168,8 @@ def pickle_pair(folder: Path) -> tuple[Path, Path]:
 def model_paths(folder: Path, trust_pickle: bool) -> tuple[Path, Path]:
     """Paths of the EF and D models in a verified release folder."""
     if (folder / RELEASE_CONFIG).is_file():
-        config = read_release_config(folder)
-        return tuple(folder / Path(config["models"][k]["weights"]).stem for k in ("ef", "dipole"))  # type: ignore[return-value]
+        files = model_files(read_release_config(folder), folder)
+        return tuple(folder / Path(files[k]["weights"]).stem for k in ("ef", "dipole"))  # type: ignore[return-value]
     if any(folder.glob(f"*{PICKLE_SUFFIX}")):
         if not trust_pickle:
             names = ", ".join(p.name for p in sorted(folder.glob(f"*{PICKLE_SUFFIX}")))
@@ -149,9 +187,11 @@ def model_paths(folder: Path, trust_pickle: bool) -> tuple[Path, Path]:
 
 
 def verify_release(folder: Path) -> None:
+    """Check the release's files against SHA256SUMS, which must list every file the release
+    config names (an emptied or partial SHA256SUMS must not let tampered weights through)."""
     if (folder / CHECKSUM_FILE).is_file() or (folder / RELEASE_CONFIG).is_file():
-        verify_checksums(
-            folder, soft=frozenset({MODEL_CARD})
-        )  # required for our releases; also raises when SHA256SUMS is missing
+        verify_checksums(  # required for our releases; also raises when SHA256SUMS is missing
+            folder, soft=frozenset({MODEL_CARD}), required=named_files(folder)
+        )
     else:
         log.warning("%s: no %s; files not verified", folder, CHECKSUM_FILE)

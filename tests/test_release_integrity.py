@@ -1,0 +1,73 @@
+"""Release checksums cannot be bypassed, and no name leaves the folder (issue 15, item 6)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mace4ir.checksums import ChecksumError
+from mace4ir.errors import Mace4irError
+
+pytest_plugins = ("release_helpers",)
+
+
+def _copy(release, dst) -> Path:
+    return Path(shutil.copytree(release, dst))
+
+
+def _tamper(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-100] ^= 0x40
+    path.write_bytes(bytes(raw))
+
+
+def _sums(folder: Path) -> list[str]:
+    return (folder / "SHA256SUMS").read_text().splitlines()
+
+
+def test_emptied_or_partial_checksum_file_does_not_let_tampered_weights_load(
+    release_folder, tmp_path
+):
+    import mace4ir
+
+    copy = _copy(release_folder, tmp_path / "copy")
+    _tamper(copy / "mace4ir_ef.safetensors")
+    (copy / "SHA256SUMS").write_text("")
+    with pytest.raises(ChecksumError, match="SHA256SUMS: does not list mace4ir_dipole.json, "):
+        mace4ir.load(copy)
+    partial = [line for line in _sums(release_folder) if "mace4ir_ef.safetensors" not in line]
+    (copy / "SHA256SUMS").write_text("\n".join(partial) + "\n")
+    with pytest.raises(ChecksumError, match=r"does not list mace4ir_ef\.safetensors, so they"):
+        mace4ir.load(copy)
+
+
+@pytest.mark.parametrize("name", ["../secret.txt", "../absent.txt", "/etc/hostname", "a/../../x"])
+def test_checksum_names_outside_the_folder_are_refused_unread(release_folder, tmp_path, name):
+    import mace4ir
+
+    (tmp_path / "secret.txt").write_text("not for the release loader")
+    copy = _copy(release_folder, tmp_path / "copy")
+    line = f"{'0' * 64}  {name}"
+    (copy / "SHA256SUMS").write_text("\n".join([*_sums(release_folder), line]) + "\n")
+    # same message whether the file exists or not: no oracle for files outside the folder
+    with pytest.raises(ChecksumError, match=f"SHA256SUMS:7: file name '{name}' leaves the folder"):
+        mace4ir.load(copy)
+
+
+def test_release_config_names_are_checked_too(release_folder, tmp_path):
+    import mace4ir
+
+    copy = _copy(release_folder, tmp_path / "copy")
+    config = json.loads((copy / "mace4ir_release.json").read_text())
+    config["models"]["ef"]["weights"] = "../../elsewhere.safetensors"
+    (copy / "mace4ir_release.json").write_text(json.dumps(config))
+    with pytest.raises(ChecksumError, match="models.ef.weights: file name '../../elsewhere"):
+        mace4ir.load(copy)
+    del config["models"]["dipole"]["spec"]  # item 10: a release config missing a key
+    config["models"]["ef"]["weights"] = "mace4ir_ef.safetensors"
+    (copy / "mace4ir_release.json").write_text(json.dumps(config))
+    with pytest.raises(Mace4irError, match="mace4ir_release.json: models.dipole.spec missing"):
+        mace4ir.load(copy)
