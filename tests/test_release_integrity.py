@@ -71,3 +71,36 @@ def test_release_config_names_are_checked_too(release_folder, tmp_path):
     (copy / "mace4ir_release.json").write_text(json.dumps(config))
     with pytest.raises(Mace4irError, match="mace4ir_release.json: models.dipole.spec missing"):
         mace4ir.load(copy)
+
+
+_AFTER_LOAD = """
+import os, pickle, sys, torch
+import mace4ir
+calc = mace4ir.load(sys.argv[1])
+print("setting:", os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"))
+
+class Payload:
+    def __reduce__(self):
+        return (open, (sys.argv[2], "w"))
+
+torch.save({"x": Payload()}, sys.argv[3])
+try:
+    torch.load(sys.argv[3])  # the user's own code, weights_only not given
+except pickle.UnpicklingError:
+    print("refused")
+"""
+
+
+def test_loading_a_release_leaves_torch_load_safe(release_folder, tmp_path):
+    """Item 7: importing mace-torch set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for the process, so a
+    plain torch.load of a malicious file after mace4ir.load ran its code."""
+    import os
+    import subprocess
+    import sys
+
+    ran, evil = tmp_path / "code_ran", tmp_path / "evil.pt"
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    cmd = [sys.executable, "-c", _AFTER_LOAD, str(release_folder), str(ran), str(evil)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    assert "setting: None" in out and "refused" in out
+    assert not ran.exists()

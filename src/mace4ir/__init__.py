@@ -8,7 +8,13 @@ and the main job ``mace4ir.demo`` and the command line ``mace4ir.cli`` sit on to
 (docs/architecture.md). This ``__init__`` is the public facade: ``mace4ir.load``.
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# mace-torch sets this for the whole process when imported; training.models.mace_import puts
+# back the value the process had here (else any later torch.load could unpickle code).
+TORCH_LOAD_SETTING_AT_IMPORT = _os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 
 
 def load(repo_id_or_path, revision=None, **kwargs):

@@ -26,6 +26,7 @@ from mace import modules
 
 from mace4ir.config import load_config
 from mace4ir.errors import ConfigError
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
 
 KINDS = ("ef", "dipole")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
