@@ -52,6 +52,7 @@ class TrainState:
     best_val: float = math.inf
     best_step: int = -1
     skipped: int = 0  # non-finite steps skipped in total
+    finite_steps: int = 0  # steps whose loss and gradient were finite (optimizer stepped)
     bad_in_row: int = 0  # consecutive non-finite steps
     last_eval_step: int = -1
 
@@ -84,12 +85,14 @@ class Trainer:
         self.spec = (
             saved["spec"]
             if saved
-            else model_spec(load_model_config(model, precision), self.manifest)
+            else model_spec(
+                load_model_config(model, precision), self.manifest, f"{self.data}/manifest.json"
+            )
         )
         self.kind = self.spec["kind"]
         check_elements(
             self.spec["atomic_numbers"],
-            [int(z) for z in self.manifest.get("elements", self.manifest["e0s"])],
+            [int(z) for z in self.manifest.get("elements") or self.manifest.get("e0s") or {}],
             f"{self.data}/manifest.json",
         )
         seed_everything(cfg["seed"])
@@ -244,12 +247,28 @@ class Trainer:
             if self.state.last_eval_step != self.state.step:
                 self.validate()
             self.save_checkpoint()
+            self._require_progress()
             self._export("final_model")
         finally:
             bar.close()
             self.metrics.close()
             distributed.teardown(self.info)
         return self.out
+
+    def _require_progress(self) -> None:
+        """A run that learned nothing must not look like a success (exit 0, no best_model)."""
+        s = self.state
+        if s.finite_steps == 0:
+            raise Mace4irError(
+                f"{self.out}: none of the {s.step} training steps had a finite loss and gradient "
+                f"(all skipped): the model was never updated and is not a trained model; check "
+                f"the data in {self.data} ('mace4ir prep verify') and optimizer.lr"
+            )
+        if s.best_step < 0:
+            raise Mace4irError(
+                f"{self.out}: no validation loss was finite, so no best_model was written; check "
+                f"the validation data in {self.data} ('mace4ir prep verify')"
+            )
 
     def _done(self) -> bool:
         c = self.cfg
@@ -297,6 +316,7 @@ class Trainer:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
         global_loss = float(weighted_loss(self.kind, glob, glob, w, 1.0))
         if math.isfinite(global_loss) and math.isfinite(grad_norm):
+            s.finite_steps += 1
             self.opt.step()
             if self.ema is not None:
                 self.ema.update()
