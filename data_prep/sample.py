@@ -36,6 +36,7 @@ from mace4ir.data_prep.qcml import layout as fmt
 from mace4ir.errors import Mace4irError
 from mace4ir.owned_folder import OwnedFolder, claim
 from mace4ir.smiles import embed_smiles
+from mace4ir.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ def compute_conformers(
             bar.update(r[1] - r[0])
     else:
         ctx = get_context("fork" if "torch" not in sys.modules else "spawn")  # no fork after torch
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=exit_with_parent) as pool:
             for r, recs in zip(ranges, pool.map(_make_range, ranges)):
                 out.extend(recs)
                 bar.update(r[1] - r[0])

@@ -51,6 +51,7 @@ from mace4ir.data_prep.qcml.reader import (
 )
 from mace4ir.errors import ConfigError, Mace4irError
 from mace4ir.owned_folder import OwnedFolder, claim
+from mace4ir.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -257,10 +258,17 @@ def _already_done(fingerprint: dict, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.is_file():
         return False
-    if json.loads(path.read_text()).get("options") != fingerprint:
+    old = json.loads(path.read_text()).get("options") or {}
+    if old != fingerprint:
+        changed = [k for k in fingerprint if old.get(k) != fingerprint[k]]
+        why = (
+            "the input shards changed since (edited or repaired)"
+            if changed == ["source_digest"]
+            else f"differs in {', '.join(changed)}"
+        )
         raise Mace4irError(
-            f"{out} already holds a prepared dataset made from other input or with other options; "
-            f"choose another --out (or delete {out})"
+            f"{out} already holds a prepared dataset made from other input or with other options "
+            f"({why}); choose another --out (or delete {out})"
         )
     return True
 
@@ -448,7 +456,8 @@ def _run(
         ctx = get_context(
             "fork" if "torch" not in sys.modules else "spawn"
         )  # fork is cheap; not after torch
-        with ProcessPoolExecutor(min(opts.workers, len(tasks)), mp_context=ctx) as pool:
+        n = min(opts.workers, len(tasks))
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=exit_with_parent) as pool:
             futures = {pool.submit(fn, t): n for t, n in zip(tasks, sizes)}
             for fut in as_completed(futures):
                 fut.result()

@@ -29,6 +29,7 @@ from mace4ir.evaluation.calculators import from_options as calculator_options
 from mace4ir.evaluation.suites.store import ResultStore
 from mace4ir.evaluation.suites.structures import resolve_structures
 from mace4ir.evaluation.suites.suite_files import Molecule, Suite
+from mace4ir.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def run_task(task: dict, compute: Callable) -> str:
 
 
 def _worker_init(threads: int) -> None:
+    exit_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch
