@@ -104,3 +104,34 @@ def test_loading_a_release_leaves_torch_load_safe(release_folder, tmp_path):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     assert "setting: None" in out and "refused" in out
     assert not ran.exists()
+
+
+def test_model_spec_missing_a_key_is_a_one_line_error(release_folder, tmp_path):
+    """Item 10: a release spec missing a key gave a KeyError traceback."""
+    import mace4ir
+    from mace4ir.checksums import write_checksums
+
+    copy = _copy(release_folder, tmp_path / "copy")
+    spec = json.loads((copy / "mace4ir_ef.json").read_text())
+    del spec["scale"]
+    (copy / "mace4ir_ef.json").write_text(json.dumps(spec))
+    write_checksums(copy, [line.split("  ", 1)[1] for line in _sums(release_folder)])
+    with pytest.raises(Mace4irError, match="mace4ir_ef.json: model spec has no 'scale'"):
+        mace4ir.load(copy)
+
+
+def test_exported_files_are_readable_by_the_group_and_others(release_runs, tmp_path):
+    """Item 12: exported .safetensors were mode 0600 in a folder meant to be shared."""
+    import os
+    import stat
+
+    from mace4ir.release.export import ExportOptions, export_release
+
+    old = os.umask(0o022)
+    try:
+        out = export_release(ExportOptions(*release_runs, out=tmp_path / "release"))
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes["mace4ir_ef.safetensors"] == modes["mace4ir_dipole.safetensors"] == 0o644
+    assert set(modes.values()) == {0o644}

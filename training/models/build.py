@@ -91,6 +91,25 @@ def validate_model_config(cfg: dict, where: str) -> None:
             raise ConfigError(f"model config {where}: unknown {key} {arch[key]!r}")
 
 
+SPEC_KEYS = {
+    "ef": ("kind", "precision", "architecture", "atomic_numbers", "avg_num_neighbors",
+           "atomic_energies", "scale", "shift"),
+    "dipole": ("kind", "precision", "architecture", "atomic_numbers", "avg_num_neighbors"),
+}  # fmt: skip
+
+
+def validate_spec(spec, where) -> None:
+    """A saved model spec has every key :func:`build_model` reads (a hand-edited or damaged
+    JSON is a one-line error, not a KeyError)."""
+    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+        kind = spec.get("kind") if isinstance(spec, dict) else spec
+        raise ConfigError(f"{where}: model spec 'kind' must be one of {KINDS}, got {kind!r}")
+    missing = [k for k in SPEC_KEYS[spec["kind"]] if k not in spec]
+    if missing:
+        raise ConfigError(f"{where}: model spec has no {', '.join(repr(k) for k in missing)}")
+    validate_model_config(spec, str(where))
+
+
 def _statistic(manifest: dict, where: str, *keys: str) -> float:
     """A finite number at ``manifest[k1][k2]...``, or a DataFormatError naming it."""
     value = manifest
