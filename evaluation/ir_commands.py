@@ -102,6 +102,12 @@ def _md_parser(sub) -> None:
     p.add_argument("--quantum-correction", choices=("harmonic", "standard", "schofield"))
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run in an existing non-empty run folder that is not an MD run (its files are "
+        "never overwritten or removed)",
+    )
     p.set_defaults(func=run_md)
 
 
@@ -317,7 +323,9 @@ def run_md(args) -> int:
         calc = calculator_options.build(calc_spec)
     out = Path(args.out)
     run_dir = out / ("md_" + "+".join(names))[:120]
-    result = md_ir(mols, calc, opts, out=run_dir, progress=not args.no_progress, **overrides)
+    result = md_ir(
+        mols, calc, opts, out=run_dir, progress=not args.no_progress, force=args.force, **overrides
+    )
     for name, spec in zip(names, result.spectra):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from mace4ir.cli import main
 from mace4ir.errors import Mace4irError
 from mace4ir.owned_folder import MARKER, claim
 
+pytest_plugins = ("release_helpers",)
+
 PREP = ["--val-size", "20", "--test-size", "20", "--train-size", "100", "--subsets", "100"]
 PREP += ["--shard-size", "100", "--formats", "lmdb", "--no-progress"]
 
@@ -92,3 +94,53 @@ def test_sample_replaces_its_own_earlier_shards(tmp_path):
     assert [p.name for p in tmp_path.glob("s/qcml/*/1.0.0/*.tfrecord-*")] == [
         "qcml-full.tfrecord-00000-of-00001"
     ] * 3
+
+
+def test_export_overwrite_removes_only_what_an_earlier_export_wrote(release_runs, tmp_path):
+    from mace4ir.release.export import ExportOptions, export_release
+
+    def export(out, overwrite=True):
+        return export_release(ExportOptions(*release_runs, out=out, overwrite=overwrite))
+
+    user = tmp_path / "my_models"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    with pytest.raises(Mace4irError, match="not a release written by 'mace4ir release export'"):
+        export(user)
+    assert (user / "notes.txt").read_text() == "mine"
+    release = export(tmp_path / "release", overwrite=False)
+    (release / "extra.txt").write_text("added by hand")
+    with pytest.raises(Mace4irError, match="holds extra.txt, which export did not write"):
+        export(release)
+    assert (release / "extra.txt").exists() and (release / "mace4ir_ef.safetensors").exists()
+    (release / "extra.txt").unlink()
+    before = (release / "mace4ir_release.json").stat().st_ino
+    assert export(release) == release
+    assert (release / "mace4ir_release.json").stat().st_ino != before  # replaced
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".release.tmp")]
+
+
+def test_train_and_md_runs_refuse_folders_they_did_not_make(prepared_sample, tmp_path, caplog):
+    from ase.build import molecule
+
+    from mace4ir.evaluation import md_ir, xtb_calculator
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text("my own table\n")
+    argv = ["train", "--data", str(prepared_sample), "--out", str(folder), "--model", "ef_tiny"]
+    assert main([*argv, "--max-steps", "1", "--no-progress"]) == 2
+    assert "is not empty and was not made by 'mace4ir train'" in _messages(caplog)
+    assert main([*argv, "--max-steps", "1", "--no-progress", "--force"]) == 2
+    assert "metrics.csv: was in" in _messages(caplog)
+    assert (folder / "metrics.csv").read_text() == "my own table\n"
+    with pytest.raises(Mace4irError, match="was made by 'mace4ir train'"):
+        md_ir(molecule("H2O"), xtb_calculator, production_ps=0.001, out=folder, progress=False)
+    chunks = tmp_path / "md" / "chunks"
+    chunks.mkdir(parents=True)
+    (chunks / "chunk_000000000.npz").write_bytes(b"someone else's")
+    with pytest.raises(Mace4irError, match="not made by 'mace4ir ir md'"):
+        md_ir(molecule("H2O"), xtb_calculator, production_ps=0.001, out=tmp_path / "md")
+    with pytest.raises(Mace4irError, match="chunk_000000000.npz: was in"):
+        md_ir(molecule("H2O"), xtb_calculator, production_ps=0.001, out=tmp_path / "md", force=True)
+    assert (chunks / "chunk_000000000.npz").read_bytes() == b"someone else's"

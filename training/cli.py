@@ -67,6 +67,12 @@ def _register_train(sub) -> None:
         "--resume", action="store_true", help="continue from the latest checkpoint in --out"
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="train into a non-empty --out folder that is not a run (its files are never "
+        "overwritten or removed)",
+    )
+    p.add_argument(
         "--skip-corrupt",
         action="store_true",
         default=None,
@@ -105,6 +111,7 @@ def _train(args) -> int:
         config=args.config,
         precision=args.precision,
         resume=args.resume,
+        force=args.force,
         **overrides,
     )
     return 0

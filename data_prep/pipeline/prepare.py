@@ -154,7 +154,7 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
         raise ConfigError(f"part must be I/N with 0 <= I < N, got {index}/{parts}")
     out, work = Path(opts.out), Path(opts.out) / WORK
     configs, fields, units = _resolve_source(opts)
-    owned = claim(out, "prep", opts.force)
+    owned = claim(out, "prep", opts.force, earlier_output=_earlier_prep)
     owned.require_free(*OUTPUTS)
     fingerprint = opts.fingerprint(source_digest(configs, fields))
     if _already_done(fingerprint, out):
@@ -254,6 +254,16 @@ def _ranges(indices: list[int]) -> str:
 
 
 # ---------------------------------------------------------------- set-up / resume
+def _earlier_prep(out: Path) -> bool:
+    """Prep's output from before owner markers: its work folder, or a manifest of ours."""
+    if (out / WORK / "options.json").is_file():
+        return True
+    try:
+        return json.loads((out / "manifest.json").read_text())["format"] == "mace4ir-prepared-1"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _already_done(fingerprint: dict, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.is_file():

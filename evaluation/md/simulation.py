@@ -117,6 +117,7 @@ def md_ir(
     out=None,
     device=None,
     progress: bool = True,
+    force: bool = False,
     **overrides,
 ) -> MDResult:
     """Batched Langevin MD of ``replicas`` copies of each molecule and their IR spectra.
@@ -125,7 +126,8 @@ def md_ir(
     factory returning ASE calculators (e.g. ``xtb_calculator``), or a provider
     with ``bind(replicas, device)`` such as :class:`.providers.HarmonicProvider`. ``out``: a folder
     for
-    trajectories, dipole chunks and checkpoints; a rerun with the same folder resumes.
+    trajectories, dipole chunks and checkpoints; a rerun with the same folder resumes. It must
+    be new, empty or this kind of run (``force``: any folder; its files are kept).
     """
     unknown = sorted(set(overrides) - set(MDOptions.__dataclass_fields__))
     if unknown:
@@ -140,7 +142,7 @@ def md_ir(
         device or (calculator.engine.device if hasattr(calculator, "engine") else "cpu")
     )
     provider = _provider(calculator, replicas, device)
-    store = MDStore(out, replicas, opts) if out is not None else None
+    store = MDStore(out, replicas, opts, force) if out is not None else None
     sim = _Simulation(replicas, provider, opts, device, store)
     sim.run(progress)
     return _finish(mols, sim, opts, store)

@@ -4,7 +4,8 @@ A command that writes into OUT first *claims* it with :func:`claim`:
 
 - OUT missing or empty: created, and the marker ``OUT/.mace4ir-owner.json`` (naming the
   command) is written before anything else;
-- OUT holds that command's marker: a rerun or resume, fine;
+- OUT holds that command's marker (or is recognisably its output from before markers
+  existed): a rerun or resume, fine;
 - OUT holds files but no marker, or another command's marker: refused with a one-line
   error, unless ``force``. Then the folder is adopted and every file already there is
   recorded in the marker as *foreign*: the command may add files next to them, but never
@@ -22,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from mace4ir.errors import Mace4irError
@@ -37,7 +39,7 @@ def _is_marker(name: str) -> bool:
     return name == MARKER or name.startswith(MARKER + ".tmp")
 
 
-def _files_under(root: Path) -> list[str]:
+def files_under(root: Path) -> list[str]:
     """Relative POSIX paths of every file (and link) under ``root``, the marker excluded."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -141,8 +143,17 @@ def _write_marker(folder: Path, command: str, foreign: list[str]) -> None:
     os.replace(tmp, path)
 
 
-def claim(folder: str | Path, command: str, force: bool = False) -> OwnedFolder:
-    """Create or reuse ``folder`` as the output of ``mace4ir <command>`` (see module docs)."""
+def claim(
+    folder: str | Path,
+    command: str,
+    force: bool = False,
+    earlier_output: Callable[[Path], bool] | None = None,
+) -> OwnedFolder:
+    """Create or reuse ``folder`` as the output of ``mace4ir <command>`` (see module docs).
+
+    ``earlier_output(folder)`` recognises the command's own output from before markers
+    existed (a run to resume): such a folder is adopted as the command's own.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise Mace4irError(f"{folder}: exists and is not a folder")
@@ -152,7 +163,9 @@ def claim(folder: str | Path, command: str, force: bool = False) -> OwnedFolder:
     if owner is not None and owner["command"] == command:
         return OwnedFolder(folder, command, frozenset(owner.get("foreign") or ()))
     present = [p.name for p in folder.iterdir() if not _is_marker(p.name)]
-    if owner is None and not present:
+    if owner is None and (not present or (earlier_output and earlier_output(folder))):
+        if present:
+            log.info("%s: adopting output of an earlier 'mace4ir %s'", folder, command)
         _write_marker(folder, command, [])
         return OwnedFolder(folder, command)
     if not force:
@@ -165,7 +178,7 @@ def claim(folder: str | Path, command: str, force: bool = False) -> OwnedFolder:
             f"{folder}: {made_by}; choose a new or empty folder, or pass --force to write into "
             f"it (files already there are never overwritten or removed)"
         )
-    foreign = _files_under(folder)
+    foreign = files_under(folder)
     log.warning(
         "%s: adopting a folder that holds %d file(s) (--force); they are never overwritten "
         "or removed",

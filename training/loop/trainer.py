@@ -24,6 +24,7 @@ from torch_ema import ExponentialMovingAverage
 from mace4ir.data_prep.prepared.reader import load_manifest
 from mace4ir.elements import check_elements
 from mace4ir.errors import Mace4irError
+from mace4ir.owned_folder import claim
 from mace4ir.training.data.loaders import LoaderOptions, TrainData, eval_batches, seed_everything
 from mace4ir.training.data.record_graphs import GraphBuilder
 from mace4ir.training.loop import checkpoint, distributed
@@ -42,6 +43,24 @@ from mace4ir.training.models.build import build_model, load_model_config, model_
 from mace4ir.training.models.weights_io import save_model
 
 log = logging.getLogger(__name__)
+
+
+# What a run writes in RUN (a folder adopted with --force must not hold any of it).
+RUN_OUTPUTS = (
+    "checkpoints",
+    "metrics.csv",
+    "metrics.jsonl",
+    "tensorboard",
+    "config.yaml",
+    *(f"{m}.{ext}" for m in ("best_model", "final_model") for ext in ("safetensors", "json")),
+    "best_model.meta.json",
+    "final_model.meta.json",
+)
+
+
+def _earlier_run(out: Path) -> bool:
+    """A training run from before owner markers (one to resume)."""
+    return any((out / "checkpoints").glob(checkpoint.PATTERN)) or (out / "config.yaml").is_file()
 
 
 @dataclass
@@ -67,12 +86,15 @@ class Trainer:
         precision: str | None = None,
         resume: bool = False,
         overrides: dict | None = None,
+        force: bool = False,
     ):
         self.data, self.out, self.cfg = Path(data), Path(out), cfg
         self.info = distributed.setup(cfg["device"])
         self.manifest = load_manifest(self.data)
         self.manifest_sha = checkpoint.manifest_hash(self.data)
         self.state = TrainState()
+        owned = claim(self.out, "train", force, earlier_output=_earlier_run)
+        owned.require_free(*RUN_OUTPUTS)
         saved = self._find_checkpoint(resume)
         if saved:
             # the saved config wins; only the step/epoch budget may be extended on resume
@@ -471,15 +493,17 @@ def train(
     config: str | None = None,
     precision: str | None = None,
     resume: bool = False,
+    force: bool = False,
     **overrides,
 ) -> Path:
     """Train a model on a prepared directory; returns the run directory.
 
     ``overrides`` are training-config keys (``max_steps=100``, ``batch_size=8``,
     ``subset=50000``, ``format="webdataset"``, nested dicts such as
-    ``optimizer={"lr": 1e-3}``). Launch under ``torchrun`` for several processes.
+    ``optimizer={"lr": 1e-3}``). Launch under ``torchrun`` for several processes. ``out`` must
+    be new, empty or a run of this command (``force``: any folder; its files are kept).
     """
     from mace4ir.training.train_config import resolve
 
     cfg = resolve(config, overrides)
-    return Trainer(data, out, model, cfg, precision, resume, overrides).run()
+    return Trainer(data, out, model, cfg, precision, resume, overrides, force).run()
