@@ -116,3 +116,26 @@ def test_imaginary_modes_are_logged_once(tmp_path, caplog):
     argv = ["ir", "harmonic", str(linear), "--calculator", "xtb", "--no-optimize"]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 0
     assert caplog.text.count("imaginary mode") == 1
+
+
+def test_slow_steps_of_large_molecules_report_progress(caplog):
+    """Item 12: minutes without output on a 300-atom molecule."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.optimize import BFGS
+
+    from mace4ir.evaluation.harmonic.progress import announce, attach_progress
+
+    caplog.set_level(logging.INFO)
+    cluster = bulk("Cu", cubic=True).repeat((2, 2, 2))  # 32 atoms: below the announce threshold
+    announce(cluster, "optimising")
+    assert caplog.text == ""
+    cluster = cluster.repeat((2, 1, 1))
+    cluster.rattle(0.05, seed=1)
+    announce(cluster, "optimising the geometry")
+    assert "Cu64 (64 atoms): optimising the geometry ..." in caplog.text
+    cluster.calc = EMT()
+    opt = BFGS(cluster, logfile=None)
+    attach_progress(opt, cluster, every_s=0.0)
+    opt.run(fmax=1e-3, steps=3)
+    assert "Cu64: optimisation step 3, max force" in caplog.text

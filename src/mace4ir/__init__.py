@@ -2,19 +2,17 @@
 
 The core package: shared low-level pieces every stage may use (``errors``, ``units``,
 ``config``, ``elements``, ``geometry``, ``molecules``, ``smiles``, ``hashing``,
-``checksums``, ``lazy``); it imports no stage. The stages follow the data flow,
-``mace4ir.data_prep`` -> ``mace4ir.training`` -> ``mace4ir.evaluation`` -> ``mace4ir.release``,
-and the main job ``mace4ir.demo`` and the command line ``mace4ir.cli`` sit on top
-(docs/architecture.md). This ``__init__`` is the public facade: ``mace4ir.load``.
+``checksums``, ``owned_folder``, ``workers``, ``lazy``); it imports no stage. The stages
+follow the data flow, ``mace4ir.data_prep`` -> ``mace4ir.training`` ->
+``mace4ir.evaluation`` -> ``mace4ir.release``, and the main job ``mace4ir.demo`` and the
+command line ``mace4ir.cli`` sit on top (docs/architecture.md). This ``__init__`` is the
+public facade: ``mace4ir.load``.
 """
 
-import os as _os
+# records torch.load's process-wide setting before anything imports mace-torch (which changes it)
+from mace4ir import torch_setting as _torch_setting  # noqa: F401
 
 __version__ = "0.1.0"
-
-# mace-torch sets this for the whole process when imported; training.models.mace_import puts
-# back the value the process had here (else any later torch.load could unpickle code).
-TORCH_LOAD_SETTING_AT_IMPORT = _os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 
 
 def load(repo_id_or_path, revision=None, **kwargs):

@@ -5,24 +5,11 @@ constant tables load on torch>=2.6). Left set, every later ``torch.load`` in the
 user's own code included, unpickles whatever a file holds: a malicious file runs code. Every
 mace4ir module that imports mace imports this one as well (after it, as isort orders them):
 mace and e3nn are imported under mace's setting, then the value the process had when mace4ir
-was imported is put back.
+was imported is put back (:mod:`mace4ir.torch_setting`).
 """
-
-import os
 
 import mace.modules  # noqa: F401  (e3nn's constants load while mace's setting holds)
 
-import mace4ir
+from mace4ir.torch_setting import restore
 
-VAR = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
-
-
-def restore_torch_load_setting() -> None:
-    before = mace4ir.TORCH_LOAD_SETTING_AT_IMPORT
-    if before is None:
-        os.environ.pop(VAR, None)
-    else:
-        os.environ[VAR] = before
-
-
-restore_torch_load_setting()
+restore()
