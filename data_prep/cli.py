@@ -22,9 +22,11 @@ examples:
   mace4ir prep --source /data/tfds --out /scratch/qcml_prepared --workers 32
   mace4ir prep verify prepared --deep
 
-cluster (shared file system): a job array of `--stage scan --part I/N`, then one of
-`--stage write --part I/N`, then one plain run that writes manifest.json; see
-slurm/prep_array.sh and docs/data_prep.md.
+cluster (shared file system): one `--stage hash` job, a job array of `--stage scan
+--part I/N`, then one of `--stage write --part I/N`, then one plain run that writes
+manifest.json; see slurm/prep_array.sh and docs/data_prep.md.
+
+--out must be new, empty or made by prep (--force: any folder; its files are kept).
 """
 
 
@@ -136,9 +138,9 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--stage",
-        choices=("all", "scan", "write"),
+        choices=("all", "hash", "scan", "write"),
         default="all",
-        help="all (default); scan or write: only that phase, for job arrays (see "
+        help="all (default); hash, scan or write: only that phase, for job arrays (see "
         "slurm/prep_array.sh)",
     )
     p.add_argument(

@@ -158,3 +158,18 @@ def test_prepared_manifest_is_strict_json(prepared_sample):
 
 def _refuse(name):
     raise ValueError(name)
+
+
+def test_hash_stage_fingerprints_the_input_once_for_array_jobs(qcml_sample, tmp_path):
+    """The full-content fingerprint costs one read of the input: `--stage hash` does it once
+    (in parallel), and the scan and write tasks of a job array find the digests in OUT."""
+    out = tmp_path / "out"
+    opts = PrepOptions(source=qcml_sample, out=out, workers=2, **SMALL)
+    assert prepare(opts, stage="hash") is None
+    digests = json.loads((out / ".source-sha256.json").read_text())
+    assert len(digests) == 3 * 4 and not (out / ".work").exists()
+    stamp = (out / ".source-sha256.json").stat().st_mtime_ns
+    prepare(opts, stage="scan", part=(0, 2))
+    assert (out / ".source-sha256.json").stat().st_mtime_ns >= stamp
+    assert json.loads((out / ".source-sha256.json").read_text()) == digests
+    assert prepare(opts)["kept"] > 0

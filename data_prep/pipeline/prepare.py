@@ -50,6 +50,7 @@ from mace4ir.data_prep.qcml.reader import (
     work_units,
 )
 from mace4ir.errors import ConfigError, Mace4irError
+from mace4ir.hashing import DigestCache
 from mace4ir.owned_folder import OwnedFolder, claim
 from mace4ir.workers import exit_with_parent
 
@@ -58,8 +59,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SUBSETS = (50_000, 100_000, 500_000, 1_000_000, 3_000_000, 7_000_000, 10_000_000)
 SPLITS = ("train", "val", "test")
 WORK = ".work"
+SOURCE_DIGESTS = ".source-sha256.json"  # input shards' SHA-256, by size and mtime (kept)
 # Everything prep writes in OUT (a folder adopted with --force must not hold any of it).
-OUTPUTS = (WORK, *SPLITS, "index", "manifest.json", "timings.json", "elements.png")
+OUTPUTS = (WORK, *SPLITS, "index", "manifest.json", "timings.json", "elements.png", SOURCE_DIGESTS)
 
 
 @dataclasses.dataclass
@@ -135,15 +137,17 @@ class PrepOptions:
         return json.loads(json.dumps(d))
 
 
-STAGES = ("all", "scan", "write")
+STAGES = ("all", "hash", "scan", "write")
 
 
 def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1)) -> dict | None:
     """Run (or resume, or skip if complete) data preparation; returns the manifest dict.
 
     ``stage``/``part`` spread the work over independent jobs (e.g. a Slurm job array):
+    ``stage="hash"`` only hashes the input shards (their SHA-256 fingerprint the input;
+    run it once before an array, so that its tasks do not all read the whole input);
     ``stage="scan", part=(i, n)`` scans input shards i, i+n, ...; ``stage="write",
-    part=(i, n)`` writes output shards i, i+n, ... (all scans must be done); both
+    part=(i, n)`` writes output shards i, i+n, ... (all scans must be done); these
     return None. A final ``stage="all"`` run finishes whatever is left and writes
     the manifest.
     """
@@ -156,10 +160,13 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
     configs, fields, units = _resolve_source(opts)
     owned = claim(out, "prep", opts.force, earlier_output=_earlier_prep)
     owned.require_free(*OUTPUTS)
-    fingerprint = opts.fingerprint(source_digest(configs, fields))
+    digests = DigestCache(out / SOURCE_DIGESTS)  # on the shared file system of array jobs
+    fingerprint = opts.fingerprint(source_digest(configs, fields, digests, opts.workers))
     if _already_done(fingerprint, out):
         log.info("%s is already prepared from this input with these options; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
+    if stage == "hash":
+        return None
     _start_work(fingerprint, owned, clean=stage == "all")
     clock = PhaseClock(out, opts.workers, stage)
 

@@ -309,7 +309,9 @@ def _check_kinds(ex: dict, path, local) -> None:
             )
 
 
-def source_digest(configs: dict[str, QcmlConfig], names, digests: DigestCache | None = None) -> str:
+def source_digest(
+    configs: dict[str, QcmlConfig], names, digests: DigestCache | None = None, workers: int = 1
+) -> str:
     """Fingerprint of the input: every shard's name and full SHA-256 (remembered by size and
     mtime, so only changed shards are read again).
 
@@ -321,6 +323,7 @@ def source_digest(configs: dict[str, QcmlConfig], names, digests: DigestCache | 
     digests = digests or DigestCache.default()
     h = hashlib.sha256()
     try:
+        digests.fill([p for name in names for p in configs[name].shards], workers)
         for name in sorted(names):
             for path in configs[name].shards:
                 h.update(f"{name}/{path.name}:{digests.sha256(path)};".encode())

@@ -47,16 +47,39 @@ class DigestCache:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def sha256(self, path: str | Path) -> str:
+    def _lookup(self, path: str | Path) -> tuple[str, list, str | None]:
         key = str(Path(path).resolve())
         st = os.stat(key)
         ident = [st.st_size, st.st_mtime_ns]
         hit = self.entries.get(key)
-        if isinstance(hit, list) and len(hit) == 3 and hit[:2] == ident:
-            return hit[2]
-        digest = sha256_file(key)
-        self.entries[key] = [*ident, digest]
+        ok = isinstance(hit, list) and len(hit) == 3 and hit[:2] == ident
+        return key, ident, hit[2] if ok else None
+
+    def sha256(self, path: str | Path) -> str:
+        key, ident, digest = self._lookup(path)
+        if digest is None:
+            digest = sha256_file(key)
+            self.entries[key] = [*ident, digest]
         return digest
+
+    def fill(self, paths: list[Path], workers: int = 1) -> None:
+        """Hash every file not remembered yet, ``workers`` at a time (large inputs)."""
+        todo = [(key, ident) for key, ident, d in map(self._lookup, paths) if d is None]
+        if workers <= 1 or len(todo) <= 1:
+            for key, _ in todo:
+                self.sha256(key)
+            return
+        import multiprocessing
+        import sys
+        from concurrent.futures import ProcessPoolExecutor
+
+        from mace4ir.workers import exit_with_parent
+
+        ctx = multiprocessing.get_context("fork" if "torch" not in sys.modules else "spawn")
+        n = min(workers, len(todo))
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=exit_with_parent) as pool:
+            for (key, ident), digest in zip(todo, pool.map(sha256_file, [k for k, _ in todo])):
+                self.entries[key] = [*ident, digest]
 
     def save(self) -> None:
         """Merge into the file (best effort: a read-only cache folder only costs rehashing)."""
