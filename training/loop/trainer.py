@@ -71,7 +71,6 @@ class TrainState:
     best_val: float = math.inf
     best_step: int = -1
     skipped: int = 0  # non-finite steps skipped in total
-    finite_steps: int = 0  # steps whose loss and gradient were finite (optimizer stepped)
     bad_in_row: int = 0  # consecutive non-finite steps
     last_eval_step: int = -1
 
@@ -280,7 +279,7 @@ class Trainer:
     def _require_progress(self) -> None:
         """A run that learned nothing must not look like a success (exit 0, no best_model)."""
         s = self.state
-        if s.finite_steps == 0:
+        if s.step > 0 and s.skipped >= s.step:
             raise Mace4irError(
                 f"{self.out}: none of the {s.step} training steps had a finite loss and gradient "
                 f"(all skipped): the model was never updated and is not a trained model; check "
@@ -338,7 +337,6 @@ class Trainer:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
         global_loss = float(weighted_loss(self.kind, glob, glob, w, 1.0))
         if math.isfinite(global_loss) and math.isfinite(grad_norm):
-            s.finite_steps += 1
             self.opt.step()
             if self.ema is not None:
                 self.ema.update()
