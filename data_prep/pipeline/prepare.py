@@ -279,7 +279,7 @@ def _already_done(fingerprint: dict, out: Path) -> bool:
     if old != fingerprint:
         changed = [k for k in fingerprint if old.get(k) != fingerprint[k]]
         why = (
-            "the input shards changed since (edited or repaired)"
+            "the input shards changed since it was prepared: edited or repaired"
             if changed == ["source_digest"]
             else f"differs in {', '.join(changed)}"
         )
