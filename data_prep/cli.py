@@ -22,10 +22,18 @@ examples:
   mace4ir prep --source /data/tfds --out /scratch/qcml_prepared --workers 32
   mace4ir prep verify prepared --deep
 
-cluster (shared file system): a job array of `--stage scan --part I/N`, then one of
-`--stage write --part I/N`, then one plain run that writes manifest.json; see
-slurm/prep_array.sh and docs/data_prep.md.
+cluster (shared file system): one `--stage hash` job, a job array of `--stage scan
+--part I/N`, then one of `--stage write --part I/N`, then one plain run that writes
+manifest.json; see slurm/prep_array.sh and docs/data_prep.md.
+
+--out must be new, empty or made by prep (--force: any folder; its files are kept).
 """
+
+
+FORCE_HELP = (
+    "write into a non-empty --out folder this command did not make (its files are never "
+    "overwritten or removed)"
+)
 
 
 def _int_list(text: str) -> list[int]:
@@ -68,6 +76,7 @@ def register(sub) -> None:
         help="records per TFRecord shard (default: 100)",
     )
     p.add_argument("--workers", type=int, default=1, help="processes running GFN2-xTB (default: 1)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run_sample)
 
     p = sub.add_parser(
@@ -129,9 +138,9 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--stage",
-        choices=("all", "scan", "write"),
+        choices=("all", "hash", "scan", "write"),
         default="all",
-        help="all (default); scan or write: only that phase, for job arrays (see "
+        help="all (default); hash, scan or write: only that phase, for job arrays (see "
         "slurm/prep_array.sh)",
     )
     p.add_argument(
@@ -145,6 +154,7 @@ def register(sub) -> None:
         "--keep-work", action="store_true", help="keep OUT/.work (staged records) after success"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run_prep)
     psub = p.add_subparsers(dest="prep_command", metavar="verify")
     v = psub.add_parser(
@@ -171,6 +181,7 @@ def run_sample(args) -> int:
         records_per_shard=args.records_per_shard,
         workers=args.workers,
         progress=True,
+        force=args.force,
     )
     return 0
 
@@ -206,6 +217,7 @@ def prep_options(args):
         workers=args.workers,
         keep_work=args.keep_work,
         progress=not args.no_progress,
+        force=args.force,
         **overrides,
     )
 

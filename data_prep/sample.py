@@ -35,7 +35,9 @@ from ase.data import atomic_masses
 from mace4ir.data_prep.qcml import layout as fmt
 from mace4ir.elements import ATOM_UNPAIRED
 from mace4ir.errors import Mace4irError
+from mace4ir.owned_folder import OwnedFolder, claim
 from mace4ir.smiles import embed_smiles
+from mace4ir.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +242,7 @@ def compute_conformers(
             bar.update(r[1] - r[0])
     else:
         ctx = get_context("fork" if "torch" not in sys.modules else "spawn")  # no fork after torch
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=exit_with_parent) as pool:
             for r, recs in zip(ranges, pool.map(_make_range, ranges)):
                 out.extend(recs)
                 bar.update(r[1] - r[0])
@@ -278,6 +280,17 @@ def sample_metadata(n_records: int, seed: int, elements: list[int]) -> dict:
     }
 
 
+def _make_room(owned: OwnedFolder, n_shards: int) -> None:
+    """Before the (slow) calculations: refuse to touch files the sample did not write, and
+    remove shards of an earlier sample with another sharding."""
+    for config in fmt.BUNDLED_CONFIGS:
+        folder = fmt.config_dir(owned.path, config)
+        rel = folder.relative_to(owned.path).as_posix()
+        owned.require_free(*(f"{rel}/{name}" for name in fmt.config_files(n_shards)))
+        for old in fmt.stale_shards(folder, n_shards) if folder.is_dir() else []:
+            owned.remove(old.relative_to(owned.path))
+
+
 def write_sample(
     out: str | Path,
     n_records: int = 3000,
@@ -285,15 +298,18 @@ def write_sample(
     records_per_shard: int = 100,
     workers: int = 1,
     progress: bool = False,
+    force: bool = False,
 ) -> Path:
     """Write a QCML-format TFDS data_dir under ``out`` and return ``out``.
 
     Configs ``dft_force_field``, ``dft_multipole_moments`` and ``dft_metadata``, each
-    ``ceil(n_records / records_per_shard)`` shards, aligned record by record.
+    ``ceil(n_records / records_per_shard)`` shards, aligned record by record. ``out`` must
+    be new, empty or an earlier sample (``force``: any folder, whose files are kept).
     """
     if n_records < 1:
         raise Mace4irError(f"n_records must be positive, got {n_records}")
     out = Path(out)
+    _make_room(claim(out, "sample", force), -(-n_records // records_per_shard))
     rows = compute_conformers(n_records, seed, workers, progress)
     shards = [rows[a : a + records_per_shard] for a in range(0, n_records, records_per_shard)]
     elements = sorted({int(z) for r in rows for z in r["atomic_numbers"]})

@@ -102,6 +102,12 @@ def _md_parser(sub) -> None:
     p.add_argument("--quantum-correction", choices=("harmonic", "standard", "schofield"))
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run in an existing non-empty run folder that is not an MD run (its files are "
+        "never overwritten or removed)",
+    )
     p.set_defaults(func=run_md)
 
 
@@ -127,14 +133,26 @@ def _molecules(args):
     return mols, [_safe(str(a.info.get("name") or a.get_chemical_formula())) for a in mols]
 
 
+def _inputs(args):
+    """Everything the user gave, read and checked before the (slow) calculator is built:
+    (calculator spec, molecules, names, reference spectrum (x, y) or None)."""
+    from mace4ir.evaluation.spectra.experimental import read_jcamp
+
+    spec = calculator_options.spec_from_args(args)
+    mols, names = _molecules(args)
+    calculator_options.check_molecules(spec, mols)
+    reference = read_jcamp(args.reference) if args.reference else None
+    return spec, mols, names, reference
+
+
 def _kind(spec) -> str:
     return "xtb" if spec["type"] == "xtb" else "model"
 
 
-def _reference_curve(args, grid):
-    from mace4ir.evaluation.spectra.experimental import experimental_spectrum
+def _reference_curve(reference, grid):
+    from mace4ir.evaluation.spectra.experimental import comparable
 
-    return experimental_spectrum(args.reference, grid) if args.reference else None
+    return comparable(*reference, grid) if reference is not None else None
 
 
 def _write_outputs(
@@ -176,11 +194,10 @@ def run_harmonic(args) -> int:
             cfg[key] = value
     if args.no_optimize:
         cfg["optimize"] = False
-    mols, names = _molecules(args)
+    spec, mols, names, reference = _inputs(args)
     opt = dict(
         optimize=cfg["optimize"], fmax=cfg["fmax"], steps=cfg["steps"], optimizer=cfg["optimizer"]
     )
-    spec = calculator_options.spec_from_args(args)
     calc = calculator_options.build(spec)
     if spec["type"] == "xtb":
         from mace4ir.evaluation.calculators.xtb import for_molecule
@@ -223,7 +240,7 @@ def run_harmonic(args) -> int:
             grid,
             y,
             None,
-            _reference_curve(args, grid),
+            _reference_curve(reference, grid),
             f"harmonic ({_kind(spec)})",
             sticks=[
                 {
@@ -268,13 +285,6 @@ def _log_harmonic(name, res, folder, scores) -> None:
         log.warning(
             "%s: geometry optimisation did NOT converge (max force %.2e eV/Å)", name, res.max_force
         )
-    if len(res.imaginary_cm1):
-        log.warning(
-            "%s: %d imaginary mode(s): %s",
-            name,
-            len(res.imaginary_cm1),
-            ", ".join(f"{v:.1f}i cm^-1" for v in res.imaginary_cm1),
-        )
     strongest = res.frequencies_cm1[res.intensities_km_mol.argmax()]
     log.info(
         "%s: %d modes, strongest at %.1f cm^-1 (%.1f km/mol) -> %s%s",
@@ -304,8 +314,7 @@ def run_md(args) -> int:
         "seed": args.seed,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    mols, names = _molecules(args)
-    calc_spec = calculator_options.spec_from_args(args)
+    calc_spec, mols, names, reference = _inputs(args)
     if calc_spec["type"] == "xtb":
         from mace4ir.evaluation.calculators.xtb import xtb_factory
 
@@ -314,7 +323,9 @@ def run_md(args) -> int:
         calc = calculator_options.build(calc_spec)
     out = Path(args.out)
     run_dir = out / ("md_" + "+".join(names))[:120]
-    result = md_ir(mols, calc, opts, out=run_dir, progress=not args.no_progress, **overrides)
+    result = md_ir(
+        mols, calc, opts, out=run_dir, progress=not args.no_progress, force=args.force, **overrides
+    )
     for name, spec in zip(names, result.spectra):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -327,7 +338,7 @@ def run_md(args) -> int:
             grid,
             spec.intensity[keep],
             spec.std[keep],
-            _reference_curve(args, grid),
+            _reference_curve(reference, grid),
             f"MD ({_kind(calc_spec)}, {result.options.replicas} replicas)",
         )
         log.info(

@@ -24,8 +24,9 @@ from pathlib import Path
 import yaml
 
 from mace4ir import __version__
-from mace4ir.checksums import write_checksums
+from mace4ir.checksums import CHECKSUM_FILE, read_checksums, write_checksums
 from mace4ir.errors import Mace4irError
+from mace4ir.owned_folder import OwnedFolder, files_under
 from mace4ir.training.models.release_layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -288,10 +289,40 @@ def load_run_model(path: Path, kind: str):
     return load_model(require_model(path))
 
 
+def earlier_release(out: Path) -> OwnedFolder | None:
+    """The folder ``--overwrite`` may replace, or None when there is nothing to replace.
+
+    A release folder carries no owner marker (every file in it is published); it is known
+    by its own SHA256SUMS, which lists every file export wrote. Only those are removed: a
+    folder that is not a release, or holds anything else, is refused.
+    """
+    if out.is_file():
+        raise Mace4irError(f"{out}: exists and is a file")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    if not (out / RELEASE_CONFIG).is_file() or not (out / CHECKSUM_FILE).is_file():
+        raise Mace4irError(
+            f"{out}: not a release written by 'mace4ir release export' (no {RELEASE_CONFIG} "
+            f"and {CHECKSUM_FILE}); --overwrite replaces only such a folder, so nothing was "
+            f"removed"
+        )
+    listed = {*read_checksums(out), CHECKSUM_FILE}
+    others = sorted(set(files_under(out)) - listed)
+    if others:
+        raise Mace4irError(
+            f"{out}: holds {', '.join(others[:5])}, which export did not write (not in "
+            f"{CHECKSUM_FILE}); --overwrite never removes such files, so nothing was removed"
+        )
+    return OwnedFolder(out, "release export")
+
+
 def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, before anything is loaded or written, an output export may not replace."""
     out = Path(out)
     if (out.is_file() or (out.is_dir() and any(out.iterdir()))) and not overwrite:
         raise Mace4irError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+    if overwrite:
+        earlier_release(out)
 
 
 def prepare_out(out: Path, overwrite: bool) -> Path:
@@ -299,6 +330,22 @@ def prepare_out(out: Path, overwrite: bool) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+
+
+def replace_release(tmp: Path, out: Path) -> None:
+    """Move the finished temporary folder to ``out``, removing only an earlier release's
+    files (checked again: the folder may have changed while exporting)."""
+    old = earlier_release(out)
+    if old is not None:
+        for name in files_under(out):
+            old.remove(name)
+        for sub in sorted((p for p in out.rglob("*") if p.is_dir()), reverse=True):
+            sub.rmdir()
+        out.rmdir()
+    elif out.is_dir():
+        out.rmdir()  # an empty folder
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a release is meant to be shared
+    tmp.rename(out)
 
 
 def release_config(model_name: str, license: str) -> dict:
@@ -353,10 +400,7 @@ def write_release(
         )
         write_checksums(tmp, names + [RELEASE_CONFIG, MODEL_CARD])
         out = Path(out)
-        if out.exists():
-            shutil.rmtree(out)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a release is meant to be shared
-        tmp.rename(out)
+        replace_release(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from mace4ir.checksums import verify_checksums
+from mace4ir.checksums import CHECKSUM_FILE, verify_checksums
 from mace4ir.errors import Mace4irError
 from mace4ir.training.models.release_layout import RELEASE_CONFIG, is_release_file
 
@@ -60,7 +60,10 @@ def check_release(opts: PushOptions) -> list[tuple[str, int]]:
         raise Mace4irError(
             f"{folder}: no {RELEASE_CONFIG}; create the folder with 'mace4ir release export'"
         )
-    verify_checksums(folder, soft=frozenset())
+    files = release_files(folder)
+    verify_checksums(  # every file to upload must be listed and intact
+        folder, soft=frozenset(), required=[n for n, _ in files if n != CHECKSUM_FILE]
+    )
     config = json.loads((folder / RELEASE_CONFIG).read_text())
     missing = [k for k in ("ef", "dipole") if not (config.get("metrics") or {}).get(k)]
     if missing and not opts.allow_missing_metrics:
@@ -68,7 +71,7 @@ def check_release(opts: PushOptions) -> list[tuple[str, int]]:
             f"{folder}: no test-set errors for {', '.join(missing)} in {RELEASE_CONFIG}; "
             "evaluate before releasing, or pass --allow-missing-metrics"
         )
-    return release_files(folder)
+    return files
 
 
 def hub_endpoint(opts: PushOptions) -> str:

@@ -5,9 +5,12 @@ tests run on the same real (GFN2-xTB) data without shipping binary fixtures.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# remembered digests of the test session's files stay out of the user's ~/.cache
+os.environ.setdefault("MACE4IR_CACHE_DIR", tempfile.mkdtemp(prefix="mace4ir-test-cache-"))
 
 import pytest  # noqa: E402
 

@@ -75,6 +75,19 @@ def _register_train(sub) -> None:
         help="train N members with seeds SEED, SEED+1000, ... into OUT/member_00 ... "
         "(OUT/committee.json lists them; mace4ir ir --committee uses them)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="train into a non-empty --out folder that is not a run (its files are never "
+        "overwritten or removed)",
+    )
+    p.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        default=None,
+        help="leave out prepared shards that fail their manifest check (sha256, record count; "
+        "counted in the log and RUN/config.yaml) instead of stopping",
+    )
     p.set_defaults(func=_train)
 
 
@@ -97,12 +110,14 @@ def _train(args) -> int:
         optimizer={"lr": args.lr},
         checkpoint={"every_steps": args.checkpoint_every},
         progress=False if args.no_progress else None,
+        skip_corrupt=args.skip_corrupt,
     )
     common = dict(
         model=args.model,
         config=args.config,
         precision=args.precision,
         resume=args.resume,
+        force=args.force,
         **overrides,
     )
     if args.committee > 1:

@@ -46,7 +46,7 @@ def errors_of(
     manifest = load_manifest(data)
     check_elements(
         spec["atomic_numbers"],
-        [int(z) for z in manifest.get("elements", manifest["e0s"])],
+        [int(z) for z in manifest.get("elements") or manifest.get("e0s") or {}],
         f"{data}/manifest.json (model {stem})",
     )
     builder = GraphBuilder(spec["atomic_numbers"], spec["architecture"]["r_max"], spec["precision"])

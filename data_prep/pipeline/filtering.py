@@ -3,8 +3,9 @@
 Every record gets exactly one outcome: kept, or rejected for the first reason that
 applies, in this order: ``charged`` (charge != 0), ``not_singlet`` (multiplicity != 1),
 ``outlier`` (``is_outlier``), ``invalid`` (NaN/inf, inconsistent shapes, unknown
-element, two atoms closer than ``min_distance``). ``corrupt`` (unreadable TFRecord)
-is counted by the reader. Nothing is dropped silently.
+element, two atoms closer than ``min_distance``, a value that is not finite or beyond
+``records.LIMITS`` after unit conversion, e.g. a float32 overflow). ``corrupt``
+(unreadable TFRecord) is counted by the reader. Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mace4ir import units as U
-from mace4ir.data_prep.prepared.records import make_record
+from mace4ir.data_prep.prepared.records import make_record, value_problem
 from mace4ir.errors import DataFormatError
 from mace4ir.geometry import min_distance as _min_distance
 
@@ -145,15 +146,18 @@ def convert(ex: dict, energy_field: str, factors, min_distance: float) -> dict |
     if dmin < min_distance:
         return f"atoms {dmin:.3f} Å apart (< {min_distance} Å)"
     smiles = ex.get("smiles_hash")
-    return make_record(
-        z,
-        pos,
-        float(energy[0]) * energy_f,
-        forces.reshape(n, 3) * np.float32(force_f),
-        dipole * np.float32(dipole_f),
-        ex["key_hash"],
-        smiles[0].decode() if smiles else None,
-    )
+    with np.errstate(over="ignore"):  # an overflow becomes inf, reported just below
+        rec = make_record(
+            z,
+            pos,
+            float(energy[0]) * energy_f,
+            forces.reshape(n, 3) * np.float32(force_f),
+            dipole * np.float32(dipole_f),
+            ex["key_hash"],
+            smiles[0].decode() if smiles else None,
+        )
+    problem = value_problem(rec)
+    return f"{problem} after unit conversion" if problem else rec
 
 
 def h_bond_lengths(rec: dict) -> np.ndarray:

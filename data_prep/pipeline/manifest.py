@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from mace4ir.data_prep.pipeline.elements_plot import plot_elements
 from mace4ir.data_prep.pipeline.shard_writer import load_marker, load_shard_stats
 from mace4ir.data_prep.prepared.stats import StatsAccumulator
+from mace4ir.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +125,27 @@ def build_manifest(
     return manifest
 
 
+def non_finite(value, where: str = "") -> list[str]:
+    """Dotted keys of every float in a nested dict/list that is NaN or infinite."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [where or "value"]
+    if isinstance(value, dict):
+        return [b for k, v in value.items() for b in non_finite(v, f"{where}.{k}".lstrip("."))]
+    if isinstance(value, (list, tuple)):
+        return [b for i, v in enumerate(value) for b in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
 def write_manifest(out: Path, manifest: dict) -> None:
     path = Path(out) / "manifest.json"
+    bad = non_finite(manifest)
+    if bad:  # JSON has no inf/NaN; such a statistic would also make every training step NaN
+        raise DataFormatError(
+            f"{out}: {', '.join(bad[:5])} not finite; a record with an impossible value got "
+            f"through (please report this, with the input shard)"
+        )
     tmp = path.with_name(f"manifest.json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n")
     os.replace(tmp, path)
     log.info(
         "prepared %s: train %d, val %d, test %d; rejected %s",

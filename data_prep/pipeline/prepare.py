@@ -22,7 +22,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -51,12 +50,18 @@ from mace4ir.data_prep.qcml.reader import (
     work_units,
 )
 from mace4ir.errors import ConfigError, Mace4irError
+from mace4ir.hashing import DigestCache
+from mace4ir.owned_folder import OwnedFolder, claim
+from mace4ir.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SUBSETS = (50_000, 100_000, 500_000, 1_000_000, 3_000_000, 7_000_000, 10_000_000)
 SPLITS = ("train", "val", "test")
 WORK = ".work"
+SOURCE_DIGESTS = ".source-sha256.json"  # input shards' SHA-256, by size and mtime (kept)
+# Everything prep writes in OUT (a folder adopted with --force must not hold any of it).
+OUTPUTS = (WORK, *SPLITS, "index", "manifest.json", "timings.json", "elements.png", SOURCE_DIGESTS)
 
 
 @dataclasses.dataclass
@@ -81,6 +86,7 @@ class PrepOptions:
     skip_corrupt: bool = False
     keep_work: bool = False
     progress: bool = False
+    force: bool = False  # write into a non-empty folder prep did not make (its files are kept)
 
     def __post_init__(self):
         if isinstance(self.units, dict):
@@ -122,7 +128,7 @@ class PrepOptions:
         """The options (and input digest) that determine the output (not workers, progress,
         keep_work)."""
         d = dataclasses.asdict(self)
-        for k in ("workers", "progress", "keep_work", "out"):
+        for k in ("workers", "progress", "keep_work", "out", "force"):
             d.pop(k)
         d["source"] = str(Path(self.source).resolve())
         d["formats"] = list(self.formats)
@@ -131,15 +137,17 @@ class PrepOptions:
         return json.loads(json.dumps(d))
 
 
-STAGES = ("all", "scan", "write")
+STAGES = ("all", "hash", "scan", "write")
 
 
 def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1)) -> dict | None:
     """Run (or resume, or skip if complete) data preparation; returns the manifest dict.
 
     ``stage``/``part`` spread the work over independent jobs (e.g. a Slurm job array):
+    ``stage="hash"`` only hashes the input shards (their SHA-256 fingerprint the input;
+    run it once before an array, so that its tasks do not all read the whole input);
     ``stage="scan", part=(i, n)`` scans input shards i, i+n, ...; ``stage="write",
-    part=(i, n)`` writes output shards i, i+n, ... (all scans must be done); both
+    part=(i, n)`` writes output shards i, i+n, ... (all scans must be done); these
     return None. A final ``stage="all"`` run finishes whatever is left and writes
     the manifest.
     """
@@ -150,11 +158,16 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
         raise ConfigError(f"part must be I/N with 0 <= I < N, got {index}/{parts}")
     out, work = Path(opts.out), Path(opts.out) / WORK
     configs, fields, units = _resolve_source(opts)
-    fingerprint = opts.fingerprint(source_digest(configs, fields))
+    owned = claim(out, "prep", opts.force, earlier_output=_earlier_prep)
+    owned.require_free(*OUTPUTS)
+    digests = DigestCache(out / SOURCE_DIGESTS)  # on the shared file system of array jobs
+    fingerprint = opts.fingerprint(source_digest(configs, fields, digests, opts.workers))
     if _already_done(fingerprint, out):
         log.info("%s is already prepared from this input with these options; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
-    _start_work(fingerprint, out, work, clean=stage == "all")
+    if stage == "hash":
+        return None
+    _start_work(fingerprint, owned, clean=stage == "all")
     clock = PhaseClock(out, opts.workers, stage)
 
     if stage in ("all", "scan"):
@@ -184,7 +197,7 @@ def prepare(opts: PrepOptions, stage: str = "all", part: tuple[int, int] = (0, 1
         manifest["options"] = fingerprint
         write_manifest(out, manifest)
     if not opts.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+        owned.remove_tree(WORK)
     return manifest
 
 
@@ -248,14 +261,31 @@ def _ranges(indices: list[int]) -> str:
 
 
 # ---------------------------------------------------------------- set-up / resume
+def _earlier_prep(out: Path) -> bool:
+    """Prep's output from before owner markers: its work folder, or a manifest of ours."""
+    if (out / WORK / "options.json").is_file():
+        return True
+    try:
+        return json.loads((out / "manifest.json").read_text())["format"] == "mace4ir-prepared-1"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _already_done(fingerprint: dict, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.is_file():
         return False
-    if json.loads(path.read_text()).get("options") != fingerprint:
+    old = json.loads(path.read_text()).get("options") or {}
+    if old != fingerprint:
+        changed = [k for k in fingerprint if old.get(k) != fingerprint[k]]
+        why = (
+            "the input shards changed since it was prepared: edited or repaired"
+            if changed == ["source_digest"]
+            else f"differs in {', '.join(changed)}"
+        )
         raise Mace4irError(
-            f"{out} already holds a prepared dataset made from other input or with other options; "
-            f"choose another --out (or delete {out})"
+            f"{out} already holds a prepared dataset made from other input or with other options "
+            f"({why}); choose another --out (or delete {out})"
         )
     return True
 
@@ -302,10 +332,12 @@ SCAN_OPTIONS = (
 )
 
 
-def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
+def _start_work(fingerprint: dict, owned: OwnedFolder, clean: bool) -> None:
     """Create or reuse the work folder. Staged work made with other options is discarded:
     the scan when an option it depends on changed, otherwise only the plan and shards.
     ``clean`` removes temporary files of killed runs (not while array jobs may run)."""
+    out = owned.path
+    work = out / WORK
     scan_fp = {k: fingerprint[k] for k in SCAN_OPTIONS}
     fp_path = work / "options.json"
     if fp_path.is_file():
@@ -320,9 +352,9 @@ def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
                 ", ".join(stale),
             )
             for name in stale:
-                shutil.rmtree(work / name, ignore_errors=True)
+                owned.remove_tree(f"{WORK}/{name}")
             for name in list(SPLITS) + ["index"]:
-                shutil.rmtree(out / name, ignore_errors=True)
+                owned.remove_tree(name)
         else:
             log.info("resuming the unfinished run in %s", out)
     for name in ("scan", "plan", "shards"):
@@ -330,10 +362,8 @@ def _start_work(fingerprint: dict, out: Path, work: Path, clean: bool) -> None:
     tmp = fp_path.with_name(f"options.json.tmp{os.getpid()}")
     tmp.write_text(json.dumps(fingerprint, indent=1))
     os.replace(tmp, fp_path)
-    if clean:
-        for stray in out.rglob("*.tmp*"):  # leftovers of a killed run
-            if stray.is_file():
-                stray.unlink()
+    if clean:  # leftovers of a killed run, only where prep writes them
+        owned.remove_stale_tmp(WORK, *SPLITS, "index")
 
 
 # ---------------------------------------------------------------- phase 2
@@ -443,7 +473,8 @@ def _run(
         ctx = get_context(
             "fork" if "torch" not in sys.modules else "spawn"
         )  # fork is cheap; not after torch
-        with ProcessPoolExecutor(min(opts.workers, len(tasks)), mp_context=ctx) as pool:
+        n = min(opts.workers, len(tasks))
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=exit_with_parent) as pool:
             futures = {pool.submit(fn, t): n for t, n in zip(tasks, sizes)}
             for fut in as_completed(futures):
                 fut.result()

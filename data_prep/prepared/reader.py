@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mace4ir.data_prep.prepared.records import decode_record, record_to_atoms
+from mace4ir.data_prep.prepared.shard_check import Dropped, check_shards
 from mace4ir.data_prep.prepared.shards import LmdbShard, index_wds_shard, iter_wds_shard
 from mace4ir.errors import DataFormatError, Mace4irError
 
@@ -72,8 +73,9 @@ def subset_size(manifest: dict, split: str, subset: int | None) -> int:
 class RecordSequence(Sequence):
     """Records (dicts) of a split across its shards, with random access."""
 
-    def __init__(self, shards: list[dict], limit: int, fmt: str):
-        self.fmt = fmt
+    def __init__(self, shards: list[dict], limit: int, fmt: str, dropped: Dropped | None = None):
+        self.fmt, self.shards = fmt, shards
+        self.dropped = dropped or Dropped()  # shards left out with skip_corrupt
         self.paths = [s["path"] for s in shards]
         self.starts = []
         total = 0
@@ -101,7 +103,7 @@ class RecordSequence(Sequence):
         if self._lmdb is not None:
             return self._lmdb[shard].get_bytes(local)
         if shard not in self._tar_index:
-            self._tar_index[shard] = index_wds_shard(self.paths[shard])
+            self._tar_index[shard] = index_wds_shard(self.paths[shard], self.shards[shard]["count"])
         offset, size = self._tar_index[shard][local]
         with open(self.paths[shard], "rb") as fh:
             fh.seek(offset)
@@ -118,8 +120,8 @@ class RecordSequence(Sequence):
             yield from (self[i] for i in range(len(self)))
             return
         n = 0
-        for path in self.paths:  # stream tar shards sequentially
-            for _, rec in iter_wds_shard(path):
+        for entry in self.shards:  # stream tar shards sequentially
+            for _, rec in iter_wds_shard(entry["path"], entry["count"]):
                 if n >= self._len:
                     return
                 yield rec
@@ -145,12 +147,22 @@ class AtomsSequence(Sequence):
 
 
 def open_records(
-    prepared_dir, split: str, subset: int | None = None, fmt: str = "lmdb"
+    prepared_dir, split: str, subset: int | None = None, fmt: str = "lmdb", skip_corrupt=False
 ) -> RecordSequence:
-    """Records of ``split`` (optionally a nested training subset) as dicts."""
+    """Records of ``split`` (optionally a nested training subset) as dicts.
+
+    The shards holding them are checked first (``shard_check``): a damaged one stops here,
+    naming it, or with ``skip_corrupt`` is left out and counted in ``.dropped``.
+    """
     manifest = load_manifest(prepared_dir)
     shards = split_shards(prepared_dir, split, fmt, manifest)
-    return RecordSequence(shards, subset_size(manifest, split, subset), fmt)
+    limit, start, used = subset_size(manifest, split, subset), 0, {}
+    for s in shards:  # records each shard contributes to the first ``limit``
+        used[s["path"]] = max(0, min(int(s["count"]), limit - start))
+        start += int(s["count"])
+    kept, dropped = check_shards([s for s in shards if used[s["path"]]], fmt, skip_corrupt)
+    dropped.records = sum(used[p] for p in dropped.shards)
+    return RecordSequence(kept, limit - dropped.records, fmt, dropped)
 
 
 def open_split(

@@ -50,6 +50,25 @@ def make_record(
     }
 
 
+# Largest magnitude a stored value may have, in stored units. Far beyond any molecule (a 0.5 Å
+# contact gives forces of ~100 eV/Å), yet small enough that squares and sums over a batch stay
+# finite in float32: a value past it is an overflow, a wrong unit or damage, not chemistry.
+LIMITS = {"positions": 1e4, "energy": 1e8, "forces": 1e5, "dipole": 1e4}
+UNITS = {"positions": "Å", "energy": "eV", "forces": "eV/Å", "dipole": "e·Å"}
+
+
+def value_problem(rec: dict) -> str | None:
+    """What is wrong with a record's values (non-finite or beyond :data:`LIMITS`), or None."""
+    for name, limit in LIMITS.items():
+        values = np.asarray(rec[name], dtype=np.float64)
+        if not np.isfinite(values).all():
+            return f"{name} not finite in {UNITS[name]}"
+        biggest = float(np.abs(values).max(initial=0.0))
+        if biggest > limit:
+            return f"{name} up to {biggest:.3g} {UNITS[name]} (limit {limit:.0e})"
+    return None
+
+
 def encode_record(rec: dict) -> bytes:
     z = np.asarray(rec["atomic_numbers"])
     if z.min(initial=1) < 1 or z.max(initial=1) > 118:

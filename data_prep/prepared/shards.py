@@ -174,9 +174,18 @@ class LmdbShard:
         return {"path": self.path, "_env": None, "_pid": None, "_len": self._len}
 
 
-def iter_wds_shard(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield ``(global_index, record)`` from one WebDataset tar shard, in order."""
-    path = str(path)
+def _check_count(path: str, n: int, expected: int | None) -> None:
+    if expected is not None and n != expected:
+        raise DataFormatError(
+            f"{path}: WebDataset shard holds {n} records, manifest.json says {expected} (a "
+            f"damaged member header ends a tar early); check it with 'mace4ir prep verify'"
+        )
+
+
+def iter_wds_shard(path: str | Path, expected: int | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield ``(global_index, record)`` from one WebDataset tar shard, in order; a shard read
+    to its end must hold ``expected`` records (the manifest's count) when given."""
+    path, n = str(path), 0
     try:
         with tarfile.open(path, mode="r:") as tar:
             for member in tar:
@@ -184,16 +193,22 @@ def iter_wds_shard(path: str | Path) -> Iterator[tuple[int, dict]]:
                 if ext != WDS_EXTENSION:
                     continue
                 data = tar.extractfile(member).read()
+                n += 1
                 yield int(stem), decode_record(data, f"{path} member {member.name}")
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, ValueError) as exc:
         raise DataFormatError(f"{path}: unreadable WebDataset shard: {exc}") from None
+    _check_count(path, n, expected)
 
 
-def index_wds_shard(path: str | Path) -> list[tuple[int, int]]:
+def index_wds_shard(path: str | Path, expected: int | None = None) -> list[tuple[int, int]]:
     """(offset, size) of every record member of a tar shard, for random access."""
     out = []
-    with tarfile.open(str(path), mode="r:") as tar:
-        for member in tar:
-            if member.name.endswith("." + WDS_EXTENSION):
-                out.append((member.offset_data, member.size))
+    try:
+        with tarfile.open(str(path), mode="r:") as tar:
+            for member in tar:
+                if member.name.endswith("." + WDS_EXTENSION):
+                    out.append((member.offset_data, member.size))
+    except (tarfile.TarError, OSError) as exc:
+        raise DataFormatError(f"{path}: unreadable WebDataset shard: {exc}") from None
+    _check_count(str(path), len(out), expected)
     return out

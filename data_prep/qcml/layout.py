@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mace4ir.data_prep.qcml.example_proto import encode_example
 from mace4ir.data_prep.qcml.tfrecord import write_tfrecord
+from mace4ir.errors import DataFormatError
 
 DATASET = "qcml"
 SPLIT = "full"
@@ -62,6 +63,18 @@ BUNDLED_CONFIGS = {
 
 def shard_name(index: int, total: int) -> str:
     return f"{DATASET}-{SPLIT}.tfrecord-{index:05d}-of-{total:05d}"
+
+
+def config_files(num_shards: int) -> list[str]:
+    """Names of the files :func:`write_config` writes into a config folder."""
+    shards = [shard_name(i, num_shards) for i in range(num_shards)]
+    return shards + ["dataset_info.json", "features.json", "metadata.json"]
+
+
+def stale_shards(folder: Path, num_shards: int) -> list[Path]:
+    """TFRecord shards in ``folder`` that a write of ``num_shards`` shards would not replace."""
+    names = {shard_name(i, num_shards) for i in range(num_shards)}
+    return sorted(p for p in folder.glob(f"{DATASET}-{SPLIT}.tfrecord-*") if p.name not in names)
 
 
 def config_dir(data_dir: str | Path, config: str, version: str = DEFAULT_VERSION) -> Path:
@@ -125,12 +138,12 @@ def write_config(
     """Write one TFDS config: ``shards`` is a list of shards, each a list of feature dicts."""
     folder = config_dir(data_dir, config, version)
     folder.mkdir(parents=True, exist_ok=True)
-    names = {shard_name(i, len(shards)) for i in range(len(shards))}
-    for old in folder.glob(
-        f"{DATASET}-{SPLIT}.tfrecord-*"
-    ):  # an earlier, differently sharded write
-        if old.name not in names:
-            old.unlink()
+    stale = stale_shards(folder, len(shards))
+    if stale:  # never delete here: only the caller knows whether it wrote them
+        raise DataFormatError(
+            f"{folder}: holds {len(stale)} TFRecord shard(s) of another sharding "
+            f"({stale[0].name}, ...); writing {len(shards)} shards would leave a mixed config"
+        )
     num_bytes = 0
     for i, rows in enumerate(shards):
         path = folder / shard_name(i, len(shards))

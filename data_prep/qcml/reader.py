@@ -21,6 +21,7 @@ from mace4ir.data_prep.qcml import layout as fmt
 from mace4ir.data_prep.qcml.example_proto import decode_example
 from mace4ir.data_prep.qcml.tfrecord import CorruptRecord, count_records, iter_tfrecord
 from mace4ir.errors import ConfigError, DataFormatError
+from mace4ir.hashing import DigestCache
 
 PREFERRED_CONFIGS = tuple(fmt.BUNDLED_CONFIGS)
 
@@ -74,8 +75,10 @@ def load_config(folder: Path) -> QcmlConfig:
     if not feats_path.is_file():
         raise DataFormatError(f"{folder}: no features.json (not a TFDS prepared config)")
     try:
-        feats = json.loads(feats_path.read_text())["featuresDict"]["features"]
-    except (json.JSONDecodeError, KeyError) as exc:
+        feats = _read_json(feats_path)["featuresDict"]["features"]
+        if not isinstance(feats, dict) or not all(isinstance(v, dict) for v in feats.values()):
+            raise TypeError("features is not an object of feature objects")
+    except (KeyError, TypeError) as exc:
         raise DataFormatError(f"{feats_path}: unreadable TFDS features ({exc})") from None
     shards = sorted(folder.glob(f"{fmt.DATASET}-{fmt.SPLIT}.tfrecord-*-of-*"))
     if not shards:
@@ -84,10 +87,9 @@ def load_config(folder: Path) -> QcmlConfig:
         )
     info, lengths = {}, None
     if (folder / "dataset_info.json").is_file():
-        info = json.loads((folder / "dataset_info.json").read_text())
-        split = next((s for s in info.get("splits", []) if s.get("name") == fmt.SPLIT), None)
-        if split and split.get("shardLengths"):
-            lengths = [int(n) for n in split["shardLengths"]]
+        info = _read_json(folder / "dataset_info.json")
+        lengths = _shard_lengths(info, folder / "dataset_info.json")
+        if lengths is not None:
             if len(lengths) != len(shards):
                 raise DataFormatError(
                     f"{folder}: dataset_info.json lists {len(lengths)} shards but {len(shards)} "
@@ -97,7 +99,7 @@ def load_config(folder: Path) -> QcmlConfig:
         lengths = [count_records(p) for p in shards]
     meta = {}
     if (folder / "metadata.json").is_file():
-        meta = json.loads((folder / "metadata.json").read_text())
+        meta = _read_json(folder / "metadata.json")
     _check_encodings(feats, feats_path)
     return QcmlConfig(
         folder.parent.name,
@@ -110,10 +112,36 @@ def load_config(folder: Path) -> QcmlConfig:
     )
 
 
+def _read_json(path: Path) -> dict:
+    """A JSON object from a TFDS metadata file, or a DataFormatError naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFormatError(f"{path}: unreadable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _shard_lengths(info: dict, path: Path) -> list[int] | None:
+    """``shardLengths`` of the split ``full`` in dataset_info.json (None when not given)."""
+    try:
+        split = next((s for s in info.get("splits") or [] if s.get("name") == fmt.SPLIT), None)
+        if not split or not split.get("shardLengths"):
+            return None
+        lengths = [int(n) for n in split["shardLengths"]]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: unreadable splits/shardLengths ({exc})") from None
+    if any(n < 0 for n in lengths):
+        raise DataFormatError(f"{path}: negative shard length in {lengths}")
+    return lengths
+
+
 def _check_encodings(feats: dict, where: Path) -> None:
     """The reader handles TFDS tensors stored as plain lists (encoding 'none'), as QCML does."""
     for name, spec in feats.items():
-        encoding = spec.get("tensor", {}).get("encoding", "none")
+        tensor = spec.get("tensor")
+        encoding = tensor.get("encoding", "none") if isinstance(tensor, dict) else "none"
         if encoding not in ("none", "", None):
             raise DataFormatError(
                 f"{where}: feature {name!r} uses TFDS tensor encoding {encoding!r}; only 'none' is "
@@ -245,6 +273,7 @@ def iter_unit(
         merged, key = {}, None
         for cfg_name, (path, local, payload) in zip(names, parts):
             ex = decode_example(payload, f"{path} record {local}", wanted[cfg_name])
+            _check_kinds(ex, path, local)
             this_key = _key_of(ex, path, local)
             if key is None:
                 key, key_where = this_key, (path, local)
@@ -262,24 +291,44 @@ def iter_unit(
         yield index, merged
 
 
-def source_digest(configs: dict[str, QcmlConfig], names) -> str:
-    """Cheap fingerprint of the input: every shard's name, size and first-record CRC.
+STRING_FIELDS = frozenset({"key_hash", "smiles", "smiles_hash", "chemical_formula"})
 
-    A rerun on regenerated or replaced data then does not reuse stale work, while a
-    copy of the same data (new mtimes) still resumes.
+
+def _check_kinds(ex: dict, path, local) -> None:
+    """Text fields must hold bytes and numeric fields numbers (another QCML version or a
+    hand-made file could differ): a one-line error instead of a crash later."""
+    for name, value in ex.items():
+        if value is None:
+            continue  # an empty feature: reported where the field is needed
+        is_text = isinstance(value, list)
+        if is_text != (name in STRING_FIELDS):
+            found = "text (bytes_list)" if is_text else f"numbers ({value.dtype})"
+            wanted = "text (bytes_list)" if name in STRING_FIELDS else "numbers"
+            raise DataFormatError(
+                f"{path} record {local}: field {name!r} holds {found}, expected {wanted}"
+            )
+
+
+def source_digest(
+    configs: dict[str, QcmlConfig], names, digests: DigestCache | None = None, workers: int = 1
+) -> str:
+    """Fingerprint of the input: every shard's name and full SHA-256 (remembered by size and
+    mtime, so only changed shards are read again).
+
+    A shard repaired or edited anywhere changes it, so a rerun never mistakes stale output for
+    finished work; a copy of the same data (new mtimes) is hashed again and still resumes.
     """
     import hashlib
 
+    digests = digests or DigestCache.default()
     h = hashlib.sha256()
-    for name in sorted(names):
-        for path in configs[name].shards:
-            size = path.stat().st_size
-            with open(path, "rb") as fh:
-                head = fh.read(12)
-                length = int.from_bytes(head[:8], "little") if len(head) == 12 else 0
-                fh.seek(min(12 + length, size))
-                tail = fh.read(4)
-            h.update(f"{name}/{path.name}:{size}:{tail.hex()};".encode())
+    try:
+        digests.fill([p for name in names for p in configs[name].shards], workers)
+        for name in sorted(names):
+            for path in configs[name].shards:
+                h.update(f"{name}/{path.name}:{digests.sha256(path)};".encode())
+    finally:
+        digests.save()
     return h.hexdigest()
 
 

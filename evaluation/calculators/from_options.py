@@ -13,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mace4ir.elements import check_elements
 from mace4ir.errors import ConfigError
+from mace4ir.evaluation.calculators.molecule_checks import check_charge_and_spin, molecule_name
 from mace4ir.evaluation.calculators.xtb import DEFAULT_ACCURACY, xtb_calculator
+from mace4ir.geometry import check_geometry
 
 
 def add_arguments(group) -> None:
@@ -118,6 +121,38 @@ def spec_from_args(args) -> dict[str, Any]:
         "dipole": str(Path(args.dipole).resolve()),
         **common,
     }
+
+
+def _model_elements(spec: dict[str, Any]) -> list[int] | None:
+    """The EF model's element table read from its JSON (no model built), when it is local."""
+    from mace4ir.training.models.release_files import read_release_config
+    from mace4ir.training.models.release_layout import RELEASE_CONFIG
+    from mace4ir.training.models.weights_io import model_stem
+
+    try:
+        if spec["type"] == "paths":
+            spec_file = model_stem(spec["ef"]).with_suffix(".json")
+            return json.loads(spec_file.read_text())["atomic_numbers"]
+        folder = Path(spec["path"])
+        if (folder / RELEASE_CONFIG).is_file():
+            return read_release_config(folder)["models"]["ef"]["atomic_numbers"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # unreadable here: the calculator reports it when it loads the model
+    return None
+
+
+def check_molecules(spec: dict[str, Any], molecules) -> None:
+    """The molecule checks a calculator makes, before it is built (a model takes seconds to
+    load, and xTB crashes on overlapping atoms): geometry always; for models also charge,
+    spin and, when the model's files are local, elements."""
+    known = None if spec["type"] == "xtb" else _model_elements(spec)
+    for atoms in molecules:
+        where = molecule_name(atoms)
+        check_geometry(atoms, where)
+        if spec["type"] != "xtb":
+            check_charge_and_spin(atoms, where)
+        if known is not None:
+            check_elements(known, atoms.numbers, where)
 
 
 def label(spec: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from mace4ir.evaluation.engine.kernels.fast_contraction import fold_contractions
 from mace4ir.evaluation.engine.kernels.fast_convolution import fuse_convolutions
 from mace4ir.evaluation.engine.kernels.fast_scatter import fast_scatter
 from mace4ir.evaluation.engine.molecule_graph import MoleculeGraph
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
 
 
 @dataclass

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from mace.data.neighborhood import get_neighborhood
 
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
+
 
 def _edges(positions: np.ndarray, cutoff: float) -> np.ndarray:
     edge_index, _, _, _ = get_neighborhood(

@@ -17,6 +17,7 @@ import numpy as np
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation.harmonic.normal_modes import analyse
 from mace4ir.evaluation.harmonic.optimizer import optimize_with_hessian
+from mace4ir.evaluation.harmonic.progress import announce, attach_progress
 from mace4ir.evaluation.spectra.broadening import broaden
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class HarmonicResult:
 
 
 # ---- geometry optimisation ---------------------------------------------------------
+SHOWN_IMAGINARY = 5  # imaginary modes named in the warning (the result holds all)
+
+
 def optimize_geometry(
     atoms, calculator, fmax: float = DEFAULT_FMAX, steps: int = 2000, optimizer: str = "auto"
 ):
@@ -83,6 +87,7 @@ def _optimize(atoms, calculator, fmax, steps, optimizer):
     """optimize_geometry plus the (Hessian, ∂μ/∂x) still valid at the result, when one is."""
     import ase.optimize
 
+    announce(atoms, f"optimising the geometry (fmax {fmax:g} eV/Å)")
     if optimizer == "auto":  # exact-Hessian seed where autograd gives it cheaply, else ASE's BFGS
         optimizer = (
             "HessianBFGS" if hasattr(calculator, "hessian_and_dipole_derivatives") else "BFGS"
@@ -105,6 +110,7 @@ def _optimize(atoms, calculator, fmax, steps, optimizer):
         work = atoms.copy()
         work.calc = calculator
         opt = opt_cls(work, logfile=None)
+        attach_progress(opt, work)
         converged, nsteps = bool(opt.run(fmax=fmax, steps=steps)), int(opt.nsteps)
     if not converged:
         fnow = float(np.linalg.norm(work.get_forces(), axis=1).max())
@@ -176,6 +182,7 @@ def derivatives(
     """(Hessian, ∂μ/∂x, method used): autograd for our models, finite differences otherwise."""
     if method == "auto":
         method = "autograd" if hasattr(calculator, "hessian_and_dipole_derivatives") else "fd"
+    announce(atoms, f"Hessian and dipole derivatives ({method}, {3 * len(atoms)} coordinates)")
     if method == "autograd":
         if not hasattr(calculator, "hessian_and_dipole_derivatives"):
             raise Mace4irError(
@@ -241,6 +248,8 @@ def harmonic_ir_many(
         for a in atoms_list
     ]
     geoms = [g for g, _, _ in opt]
+    for g in geoms:
+        announce(g, f"Hessian and dipole derivatives (autograd, {3 * len(g)} coordinates)")
     results = calculator.evaluate(geoms, dipole=False)
     fmaxes = [float(np.linalg.norm(r["forces"], axis=1).max()) for r in results]
     derivs = calculator.hessian_and_dipole_derivatives(geoms)
@@ -253,12 +262,15 @@ def _result(geom, hessian, dmu_dx, converged, method, nsteps, max_force) -> Harm
     geom.calc = None
     m = analyse(hessian, dmu_dx, geom.get_masses(), geom.get_positions())
     imaginary = -m.frequencies_cm1[m.frequencies_cm1 < IMAGINARY_REPORT_CM1]
-    if imaginary.size:
+    if imaginary.size:  # one line, however many: all of them are in the result
+        shown = ", ".join(f"{v:.1f}i" for v in np.sort(imaginary)[::-1][:SHOWN_IMAGINARY])
+        more = f" and {imaginary.size - SHOWN_IMAGINARY} more" if imaginary.size > 5 else ""
         log.warning(
-            "%s: %d imaginary mode(s): %s cm^-1",
+            "%s: %d imaginary mode(s): %s cm^-1%s",
             geom.get_chemical_formula(),
             imaginary.size,
-            ", ".join(f"{v:.1f}i" for v in imaginary),
+            shown,
+            more,
         )
     return HarmonicResult(
         frequencies_cm1=m.frequencies_cm1,

@@ -14,6 +14,7 @@ import numpy as np
 from ase.optimize import BFGS
 
 from mace4ir.evaluation.engine.rigid_body import rigid_body_basis
+from mace4ir.evaluation.harmonic.progress import attach_progress
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def optimize_with_hessian(atoms, calculator, fmax: float, steps: int):
     work.calc = calculator
     derivs = calculator.hessian_and_dipole_derivatives([work])[0]
     opt = SeededBFGS(work, seed_hessian(derivs[0], work.get_positions()), logfile=None)
+    attach_progress(opt, work)
     converged = bool(opt.run(fmax=fmax, steps=min(steps, SEEDED_STEPS)))
     nsteps = int(opt.nsteps)
     if not converged and steps > nsteps:
@@ -72,6 +74,7 @@ def optimize_with_hessian(atoms, calculator, fmax: float, steps: int):
             nsteps,
         )
         plain = BFGS(work, logfile=None)
+        attach_progress(plain, work)
         converged = bool(plain.run(fmax=fmax, steps=steps - nsteps))
         nsteps += int(plain.nsteps)
     return work, converged, nsteps, (derivs if nsteps == 0 else None)

@@ -127,6 +127,7 @@ def md_ir(
     out=None,
     device=None,
     progress: bool = True,
+    force: bool = False,
     **overrides,
 ) -> MDResult:
     """Batched Langevin MD of ``replicas`` copies of each molecule and their IR spectra.
@@ -135,7 +136,8 @@ def md_ir(
     factory returning ASE calculators (e.g. ``xtb_calculator``), or a provider
     with ``bind(replicas, device)`` such as :class:`.providers.HarmonicProvider`. ``out``: a folder
     for
-    trajectories, dipole chunks and checkpoints; a rerun with the same folder resumes.
+    trajectories, dipole chunks and checkpoints; a rerun with the same folder resumes. It must
+    be new, empty or this kind of run (``force``: any folder; its files are kept).
     """
     unknown = sorted(set(overrides) - set(MDOptions.__dataclass_fields__))
     if unknown:
@@ -148,7 +150,7 @@ def md_ir(
     replicas = [m.copy() for m in mols for _ in range(opts.replicas)]
     device = torch.device(device or _device_of(calculator))
     provider = _provider(calculator, replicas, device)
-    store = MDStore(out, replicas, opts) if out is not None else None
+    store = MDStore(out, replicas, opts, force) if out is not None else None
     sim = _Simulation(replicas, provider, opts, device, store)
     sim.run(progress)
     return _finish(mols, sim, opts, store)

@@ -7,6 +7,8 @@
                                   dμ/dt (APT route) in e·Å/fs, temperatures in K
     OUT/checkpoint.pt             step, positions, velocities, forces, RNG state and
                                   the byte size of every trajectory at that step
+    OUT/.mace4ir-owner.json       marks the folder as this run's (owned_folder): a folder
+                                  holding other files is refused unless force=True
 
 Every chunk is written in this order: trajectory frames appended (fsync), chunk file
 (temporary file + rename), checkpoint (temporary file + rename). A run killed at
@@ -29,8 +31,10 @@ import torch
 from ase import Atoms, units
 
 from mace4ir.errors import Mace4irError
+from mace4ir.owned_folder import claim
 
 CHECKPOINT = "checkpoint.pt"
+OUTPUTS = ("traj", "chunks", CHECKPOINT, "run.json", "dipoles.npz", "result.json")
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -56,11 +60,20 @@ def _run_identity(replicas, opts) -> dict:
     }
 
 
+def _earlier_md_run(root: Path) -> bool:
+    """An MD run from before owner markers (one to resume)."""
+    return (root / "run.json").is_file() and (root / "traj").is_dir()
+
+
 class MDStore:
-    def __init__(self, root, replicas, opts):
+    def __init__(self, root, replicas, opts, force: bool = False):
         self.root = Path(root)
         self.replicas = replicas
         self.opts = opts
+        self.owned = claim(self.root, "ir md", force, earlier_output=_earlier_md_run)
+        n_mol = len(replicas) // max(opts.replicas, 1)
+        spectra = [f"spectrum_mol{m:03d}.csv" for m in range(n_mol)]
+        self.owned.require_free(*OUTPUTS, *spectra)
         (self.root / "traj").mkdir(parents=True, exist_ok=True)
         (self.root / "chunks").mkdir(exist_ok=True)
         self._check_identity(_run_identity(replicas, opts))
@@ -167,12 +180,12 @@ class MDStore:
                     fh.truncate(size)
 
     def _load_chunks(self, step: int):
-        for tmp in (self.root / "chunks").glob("*.tmp"):  # a write interrupted by the kill
-            tmp.unlink()
+        for tmp in (self.root / "chunks").glob("chunk_*.npz.tmp"):  # interrupted by the kill
+            self.owned.remove(tmp.relative_to(self.root))
         mu, dmu, temps = [], [], []
         for f in sorted((self.root / "chunks").glob("chunk_*.npz")):
             if int(f.stem.split("_")[1]) >= step:  # written after the checkpoint: redo
-                f.unlink()
+                self.owned.remove(f.relative_to(self.root))
                 continue
             with np.load(f) as z:
                 mu.append(z["mu"])

@@ -43,6 +43,35 @@ def _y_to_absorbance(y: np.ndarray, yunits: str, path) -> np.ndarray:
     )
 
 
+def _table(data: dict, path) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) table, checked against the header: a truncated or garbled table must not
+    pass as a shorter spectrum."""
+    try:
+        x = np.asarray(data["x"], dtype=np.float64).ravel()
+        y = np.asarray(data["y"], dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: XYDATA is not a table of numbers ({exc})") from None
+    if len(x) != len(y):
+        raise DataFormatError(
+            f"{path}: the data table holds {len(y)} values for {len(x)} abscissae; the file is "
+            f"truncated or garbled"
+        )
+    npoints = data.get("npoints")
+    if npoints is not None and _number(npoints) != len(y):
+        raise DataFormatError(
+            f"{path}: NPOINTS={npoints} but the data table holds {len(y)} points; the file is "
+            f"truncated or garbled"
+        )
+    return x, y
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def read_jcamp(path, return_metadata: bool = False):
     """(wavenumbers cm^-1 ascending, absorbance) of an IR JCAMP-DX file; optionally the header dict
     too."""
@@ -51,6 +80,8 @@ def read_jcamp(path, return_metadata: bool = False):
     path = Path(path)
     if not path.is_file():
         raise Mace4irError(f"{path}: JCAMP-DX file not found")
+    if "##END=" not in path.read_text(errors="replace").upper():
+        raise DataFormatError(f"{path}: no ##END= line; the file is truncated")
     try:
         data = jcamp.readfile(str(path))
     except Exception as exc:  # noqa: BLE001 (the library raises many kinds)
@@ -63,8 +94,9 @@ def read_jcamp(path, return_metadata: bool = False):
     xunits = str(data.get("xunits", "1/CM")).strip().lower()
     if xunits not in _X_TO_CM1:
         raise DataFormatError(f"{path}: unsupported XUNITS {data.get('xunits')!r}")
-    x = _X_TO_CM1[xunits](np.asarray(data["x"], dtype=np.float64))
-    y = _y_to_absorbance(np.asarray(data["y"], dtype=np.float64), str(data.get("yunits", "")), path)
+    x, y = _table(data, path)
+    x = _X_TO_CM1[xunits](x)
+    y = _y_to_absorbance(y, str(data.get("yunits", "")), path)
     keep = np.isfinite(x) & np.isfinite(y)
     order = np.argsort(x[keep])
     x, y = x[keep][order], y[keep][order]
@@ -110,12 +142,17 @@ def normalize(y, mode: str = "max", x=None):
     return y / scale if scale > 0 else y
 
 
+def comparable(x, y, grid, baseline: str | None = "rubberband", norm: str | None = "max"):
+    """A measured spectrum made comparable: baseline-corrected, on ``grid``, normalised."""
+    if baseline:
+        y = baseline_correct(x, y, baseline)
+    y = to_grid(x, y, grid)
+    return normalize(y, norm, grid) if norm else y
+
+
 def experimental_spectrum(
     path, grid, baseline: str | None = "rubberband", norm: str | None = "max"
 ):
     """A JCAMP spectrum made comparable: absorbance, baseline-corrected, on ``grid``, normalised."""
     x, y = read_jcamp(path)
-    if baseline:
-        y = baseline_correct(x, y, baseline)
-    y = to_grid(x, y, grid)
-    return normalize(y, norm, grid) if norm else y
+    return comparable(x, y, grid, baseline, norm)

@@ -26,7 +26,7 @@ from mace4ir.evaluation.calculators import from_options as calculator_options
 from mace4ir.evaluation.suites.store import ResultStore
 from mace4ir.evaluation.suites.structures import resolve_structures
 from mace4ir.evaluation.suites.suite_files import Molecule, Suite
-from mace4ir.process_pool import run_resilient
+from mace4ir.workers import run_resilient
 
 log = logging.getLogger(__name__)
 

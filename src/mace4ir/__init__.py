@@ -2,11 +2,15 @@
 
 The core package: shared low-level pieces every stage may use (``errors``, ``units``,
 ``config``, ``elements``, ``geometry``, ``molecules``, ``smiles``, ``hashing``,
-``checksums``, ``lazy``); it imports no stage. The stages follow the data flow,
-``mace4ir.data_prep`` -> ``mace4ir.training`` -> ``mace4ir.evaluation`` -> ``mace4ir.release``,
-and the main job ``mace4ir.demo`` and the command line ``mace4ir.cli`` sit on top
-(docs/architecture.md). This ``__init__`` is the public facade: ``mace4ir.load``.
+``checksums``, ``owned_folder``, ``workers``, ``lazy``); it imports no stage. The stages
+follow the data flow, ``mace4ir.data_prep`` -> ``mace4ir.training`` ->
+``mace4ir.evaluation`` -> ``mace4ir.release``, and the main job ``mace4ir.demo`` and the
+command line ``mace4ir.cli`` sit on top (docs/architecture.md). This ``__init__`` is the
+public facade: ``mace4ir.load``.
 """
+
+# records torch.load's process-wide setting before anything imports mace-torch (which changes it)
+from mace4ir import torch_setting as _torch_setting  # noqa: F401
 
 __version__ = "0.1.0"
 

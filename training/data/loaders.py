@@ -33,13 +33,7 @@ from torch.utils.data import (
     get_worker_info,
 )
 
-from mace4ir.data_prep.prepared.reader import (
-    RecordSequence,
-    load_manifest,
-    open_records,
-    split_shards,
-    subset_size,
-)
+from mace4ir.data_prep.prepared.reader import RecordSequence, open_records
 from mace4ir.data_prep.prepared.shards import iter_wds_shard
 from mace4ir.training.data.record_graphs import GraphBuilder, collate
 
@@ -180,7 +174,7 @@ class WdsGraphStream(IterableDataset):
             if whole and j % n_slots != slot:
                 continue
             path = self.shards[shard]["path"]
-            for local, (_, rec) in enumerate(iter_wds_shard(path)):
+            for local, (_, rec) in enumerate(iter_wds_shard(path, self.shards[shard]["count"])):
                 if local >= used:
                     break
                 if whole or (pos + local) % n_slots == slot:
@@ -228,10 +222,10 @@ class TrainData:
         rank: int = 0,
         world: int = 1,
         split: str = "train",
+        skip_corrupt: bool = False,
     ):
         self.fmt, self.opts = fmt, opts
-        manifest = load_manifest(prepared_dir)
-        self.records = open_records(prepared_dir, split, subset, fmt)
+        self.records = open_records(prepared_dir, split, subset, fmt, skip_corrupt)
         common = dict(num_workers=opts.num_workers, pin_memory=opts.pin_memory)
         if fmt == "lmdb":
             self.dataset = GraphDataset(self.records, builder)
@@ -243,10 +237,9 @@ class TrainData:
                 persistent_workers=opts.num_workers > 0,
                 **common,
             )
-        else:
-            shards = split_shards(prepared_dir, split, fmt, manifest)
+        else:  # the shards that passed their check, and the records they hold
             self.dataset = WdsGraphStream(
-                shards, subset_size(manifest, split, subset), builder, opts, rank, world
+                self.records.shards, len(self.records), builder, opts, rank, world
             )
             self.sampler = self.dataset
             self.loader = DataLoader(self.dataset, batch_size=None, **common)
@@ -284,9 +277,10 @@ def eval_batches(
     world: int = 1,
     fmt: str = "lmdb",
     num_workers: int = 0,
+    skip_corrupt: bool = False,
 ):
     """Loader over this rank's share of a split (no shuffling, no duplicates) for evaluation."""
-    records = open_records(prepared_dir, split, None, fmt)
+    records = open_records(prepared_dir, split, None, fmt, skip_corrupt)
     dataset = GraphDataset(records, builder)
     idx = rank_indices(len(dataset), rank, world, False, 0, 0)
     batches = [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]

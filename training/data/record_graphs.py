@@ -19,6 +19,7 @@ from matscipy.neighbours import neighbour_list
 
 from mace4ir.elements import check_elements, element_columns
 from mace4ir.errors import Mace4irError
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
 from mace4ir.training.models.build import DTYPES
 
 

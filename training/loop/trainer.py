@@ -24,6 +24,7 @@ from torch_ema import ExponentialMovingAverage
 from mace4ir.data_prep.prepared.reader import load_manifest
 from mace4ir.elements import check_elements
 from mace4ir.errors import Mace4irError
+from mace4ir.owned_folder import claim
 from mace4ir.training.data.loaders import LoaderOptions, TrainData, eval_batches, seed_everything
 from mace4ir.training.data.record_graphs import GraphBuilder
 from mace4ir.training.loop import checkpoint, distributed
@@ -44,6 +45,24 @@ from mace4ir.training.models.starting_point import StartingPoint
 from mace4ir.training.models.weights_io import save_model
 
 log = logging.getLogger(__name__)
+
+
+# What a run writes in RUN (a folder adopted with --force must not hold any of it).
+RUN_OUTPUTS = (
+    "checkpoints",
+    "metrics.csv",
+    "metrics.jsonl",
+    "tensorboard",
+    "config.yaml",
+    *(f"{m}.{ext}" for m in ("best_model", "final_model") for ext in ("safetensors", "json")),
+    "best_model.meta.json",
+    "final_model.meta.json",
+)
+
+
+def _earlier_run(out: Path) -> bool:
+    """A training run from before owner markers (one to resume)."""
+    return any((out / "checkpoints").glob(checkpoint.PATTERN)) or (out / "config.yaml").is_file()
 
 
 @dataclass
@@ -68,6 +87,7 @@ class Trainer:
         precision: str | None = None,
         resume: bool = False,
         overrides: dict | None = None,
+        force: bool = False,
         init: StartingPoint | None = None,
     ):
         self.data, self.out, self.cfg = Path(data), Path(out), cfg
@@ -76,13 +96,15 @@ class Trainer:
         self.manifest = load_manifest(self.data)
         self.manifest_sha = checkpoint.manifest_hash(self.data)
         self.state = TrainState()
+        owned = claim(self.out, "train", force, earlier_output=_earlier_run)
+        owned.require_free(*RUN_OUTPUTS)
         saved = self._find_checkpoint(resume)
         if saved:
             # the saved config wins; only the step/epoch budget may be extended on resume
             budget = {
                 k: v
                 for k, v in (overrides or {}).items()
-                if k in ("max_steps", "max_epochs") and v is not None
+                if k in ("max_steps", "max_epochs", "skip_corrupt") and v is not None
             }
             self.cfg = cfg = {**saved["config"], **budget, "progress": cfg["progress"]}
         if saved:
@@ -90,11 +112,13 @@ class Trainer:
         elif self.init is not None:
             self.spec = self.init.spec
         else:
-            self.spec = model_spec(load_model_config(model, precision), self.manifest)
+            self.spec = model_spec(
+                load_model_config(model, precision), self.manifest, f"{self.data}/manifest.json"
+            )
         self.kind = self.spec["kind"]
         check_elements(
             self.spec["atomic_numbers"],
-            [int(z) for z in self.manifest.get("elements", self.manifest["e0s"])],
+            [int(z) for z in self.manifest.get("elements") or self.manifest.get("e0s") or {}],
             f"{self.data}/manifest.json",
         )
         seed_everything(cfg["seed"])
@@ -147,14 +171,27 @@ class Trainer:
             pin_memory=info.device.type == "cuda",
         )
         self.train_data = TrainData(
-            self.data, self.builder, opts, c["format"], c["subset"], info.rank, info.world_size
+            self.data,
+            self.builder,
+            opts,
+            c["format"],
+            c["subset"],
+            info.rank,
+            info.world_size,
+            skip_corrupt=bool(c.get("skip_corrupt")),
         )
         if len(self.train_data) < info.world_size:
             raise Mace4irError(
                 f"{self.data}: {len(self.train_data)} training records for {info.world_size} ranks"
             )
         self.val_loader = eval_batches(
-            self.data, "val", self.builder, c["eval_batch_size"], info.rank, info.world_size
+            self.data,
+            "val",
+            self.builder,
+            c["eval_batch_size"],
+            info.rank,
+            info.world_size,
+            skip_corrupt=bool(c.get("skip_corrupt")),
         )
         self.dummy = self.train_data.dummy_batch().to(info.device)
 
@@ -212,6 +249,10 @@ class Trainer:
             "manifest_sha256": self.manifest_sha,
             "spec": self.spec,
             "train": self.cfg,
+            "dropped_by_skip_corrupt": {  # shards that failed their manifest check
+                "train": self.train_data.records.dropped.to_dict(),
+                "val": self.val_loader.dataset.records.dropped.to_dict(),
+            },
         }
         (self.out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
@@ -239,12 +280,28 @@ class Trainer:
             if self.state.last_eval_step != self.state.step:
                 self.validate()
             self.save_checkpoint()
+            self._require_progress()
             self._export("final_model")
         finally:
             bar.close()
             self.metrics.close()
             distributed.teardown(self.info)
         return self.out
+
+    def _require_progress(self) -> None:
+        """A run that learned nothing must not look like a success (exit 0, no best_model)."""
+        s = self.state
+        if s.step > 0 and s.skipped >= s.step:
+            raise Mace4irError(
+                f"{self.out}: none of the {s.step} training steps had a finite loss and gradient "
+                f"(all skipped): the model was never updated and is not a trained model; check "
+                f"the data in {self.data} ('mace4ir prep verify') and optimizer.lr"
+            )
+        if s.best_step < 0:
+            raise Mace4irError(
+                f"{self.out}: no validation loss was finite, so no best_model was written; check "
+                f"the validation data in {self.data} ('mace4ir prep verify')"
+            )
 
     def _done(self) -> bool:
         c = self.cfg
@@ -446,6 +503,7 @@ def train(
     config: str | None = None,
     precision: str | None = None,
     resume: bool = False,
+    force: bool = False,
     init: StartingPoint | None = None,
     **overrides,
 ) -> Path:
@@ -453,13 +511,14 @@ def train(
 
     ``overrides`` are training-config keys (``max_steps=100``, ``batch_size=8``,
     ``subset=50000``, ``format="webdataset"``, nested dicts such as
-    ``optimizer={"lr": 1e-3}``). Launch under ``torchrun`` for several processes.
+    ``optimizer={"lr": 1e-3}``). Launch under ``torchrun`` for several processes. ``out`` must
+    be new, empty or a run of this command (``force``: any folder; its files are kept).
     ``init`` starts from given weights (fine-tuning) instead of a fresh ``model``.
     """
     from mace4ir.training.train_config import resolve
 
     cfg = resolve(config, overrides)
-    return Trainer(data, out, model, cfg, precision, resume, overrides, init).run()
+    return Trainer(data, out, model, cfg, precision, resume, overrides, force, init).run()
 
 
 def train_committee(data, out, size: int, seed: int = 123, **kwargs) -> list[Path]:

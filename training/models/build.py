@@ -16,6 +16,7 @@ model is rebuilt without unpickling anything.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 import mace.modules  # noqa: F401  (import before e3nn: it makes e3nn's constants loadable on torch>=2.6)
@@ -25,7 +26,8 @@ from e3nn import o3
 from mace import modules
 
 from mace4ir.config import load_config
-from mace4ir.errors import ConfigError
+from mace4ir.errors import ConfigError, DataFormatError
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
 
 KINDS = ("ef", "dipole")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -89,21 +91,70 @@ def validate_model_config(cfg: dict, where: str) -> None:
             raise ConfigError(f"model config {where}: unknown {key} {arch[key]!r}")
 
 
-def model_spec(cfg: dict, manifest: dict) -> dict:
+SPEC_KEYS = {
+    "ef": ("kind", "precision", "architecture", "atomic_numbers", "avg_num_neighbors",
+           "atomic_energies", "scale", "shift"),
+    "dipole": ("kind", "precision", "architecture", "atomic_numbers", "avg_num_neighbors"),
+}  # fmt: skip
+
+
+def validate_spec(spec, where) -> None:
+    """A saved model spec has every key :func:`build_model` reads (a hand-edited or damaged
+    JSON is a one-line error, not a KeyError)."""
+    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+        kind = spec.get("kind") if isinstance(spec, dict) else spec
+        raise ConfigError(f"{where}: model spec 'kind' must be one of {KINDS}, got {kind!r}")
+    missing = [k for k in SPEC_KEYS[spec["kind"]] if k not in spec]
+    if missing:
+        raise ConfigError(f"{where}: model spec has no {', '.join(repr(k) for k in missing)}")
+    validate_model_config(spec, str(where))
+
+
+def _statistic(manifest: dict, where: str, *keys: str) -> float:
+    """A finite number at ``manifest[k1][k2]...``, or a DataFormatError naming it."""
+    value = manifest
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise DataFormatError(
+                f"{where}: no {'.'.join(keys)} (not written by 'mace4ir prep', or edited)"
+            )
+        value = value[key]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise DataFormatError(
+            f"{where}: {'.'.join(keys)} is {value!r}, not a finite number; every training step "
+            f"would be NaN (prepare the data again with this mace4ir)"
+        )
+    return number
+
+
+def model_spec(cfg: dict, manifest: dict, where: str = "manifest.json") -> dict:
     """Complete a model config with the element table and statistics of a prepared manifest."""
+    if not isinstance(manifest.get("e0s"), dict) or not manifest["e0s"]:
+        raise DataFormatError(
+            f"{where}: no e0s (atomic reference energies per element); not written by "
+            f"'mace4ir prep', or edited"
+        )
     zs = sorted(int(z) for z in manifest["e0s"])
     spec: dict[str, Any] = {
         "kind": cfg["kind"],
         "precision": cfg["precision"],
         "architecture": dict(cfg["architecture"]),
         "atomic_numbers": zs,
-        "avg_num_neighbors": float(manifest["avg_num_neighbors"]),
+        "avg_num_neighbors": _statistic(manifest, where, "avg_num_neighbors"),
     }
     if cfg["kind"] == "ef":
+        spec["atomic_energies"] = [_statistic(manifest, where, "e0s", str(z)) for z in zs]
+        spec["scale"] = _statistic(manifest, where, "statistics", "force_rms")
         stats = manifest["statistics"]
-        spec["atomic_energies"] = [float(manifest["e0s"][str(z)]) for z in zs]
-        spec["scale"] = float(stats["force_rms"])
-        spec["shift"] = float(stats.get("interaction_energy_per_atom_mean", 0.0))
+        spec["shift"] = (
+            _statistic(manifest, where, "statistics", "interaction_energy_per_atom_mean")
+            if "interaction_energy_per_atom_mean" in stats
+            else 0.0
+        )
     return spec
 
 

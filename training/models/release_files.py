@@ -18,14 +18,20 @@ import os
 import re
 from pathlib import Path
 
-from mace4ir.checksums import CHECKSUM_FILE, verify_checksums
+from mace4ir.checksums import CHECKSUM_FILE, checked_name, verify_checksums
 from mace4ir.errors import Mace4irError
 from mace4ir.training.models.model_choice import choose_pair
-from mace4ir.training.models.model_inventory import ModelEntry, pickle_entries, release_entries
+from mace4ir.training.models.model_inventory import (
+    ModelEntry,
+    pickle_entries,
+    pickle_files,
+    release_entries,
+)
 from mace4ir.training.models.release_layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MODEL_CARD,
+    MODEL_STEMS,
     RELEASE_CONFIG,
 )
 
@@ -110,7 +116,9 @@ def read_release_config(folder: Path) -> dict:
         config = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
         raise Mace4irError(f"{file}: invalid JSON: {exc}") from None
-    if config.get("format") != FORMAT_NAME or int(config.get("format_version", 0)) > FORMAT_VERSION:
+    if not isinstance(config, dict):
+        raise Mace4irError(f"{file}: expected a JSON object, got {type(config).__name__}")
+    if config.get("format") != FORMAT_NAME or _version(config, file) > FORMAT_VERSION:
         raise Mace4irError(
             f"{file}: release format {config.get('format')!r} v{config.get('format_version')} "
             f"is not readable by this mace4ir (reads {FORMAT_NAME} v{FORMAT_VERSION}; upgrade "
@@ -119,11 +127,49 @@ def read_release_config(folder: Path) -> dict:
     return config
 
 
+def _version(config: dict, file: Path) -> int:
+    try:
+        return int(config.get("format_version", 0))
+    except (TypeError, ValueError):
+        raise Mace4irError(
+            f"{file}: format_version {config.get('format_version')!r} is not a number"
+        ) from None
+
+
+def model_files(config: dict, folder: Path) -> dict[str, dict[str, str]]:
+    """{"ef"|"dipole": {"weights": name, "spec": name, ...}}: the files the release config
+    names, each checked to be a plain name inside the folder."""
+    where = folder / RELEASE_CONFIG
+    out = {}
+    for kind in MODEL_STEMS:
+        entry = (config.get("models") or {}).get(kind)
+        if not isinstance(entry, dict):
+            raise Mace4irError(f"{where}: no models.{kind} entry (an incomplete release config)")
+        names = {}
+        optional = ("torchscript_file",) if "torchscript_file" in entry else ()
+        for key in ("weights", "spec", *optional):
+            if not isinstance(entry.get(key), str):
+                raise Mace4irError(f"{where}: models.{kind}.{key} missing or not a file name")
+            names[key] = checked_name(entry[key], f"{where}: models.{kind}.{key}")
+        out[kind] = names
+    return out
+
+
+def named_files(folder: Path) -> list[str]:
+    """Every file a release folder's own config names (itself included), or its pickles."""
+    if (folder / RELEASE_CONFIG).is_file():
+        files = model_files(read_release_config(folder), folder)
+        return [RELEASE_CONFIG] + [n for names in files.values() for n in names.values()]
+    return [str(p.relative_to(folder)) for p in pickle_files(folder)]
+
+
 def list_models(folder: Path, trust_pickle: bool = False, where=None) -> list[ModelEntry]:
     """Every model of a release folder: from its config, or by unpickling (trusted) pickles;
     ``where`` names the folder in messages (e.g. the Hub repo id it came from)."""
     if (folder / RELEASE_CONFIG).is_file():
-        return release_entries(folder, read_release_config(folder))
+        config = read_release_config(folder)
+        model_files(config, folder)  # every name checked to stay inside the folder
+        return release_entries(folder, config)
     return pickle_entries(folder, trust_pickle, where)
 
 
@@ -141,9 +187,12 @@ def select_models(
 
 
 def verify_release(folder: Path, where: str | Path | None = None) -> None:
-    """Checks every file of ``SHA256SUMS`` (required for our releases: also raises when it is
-    missing); ``where`` names the folder in the warning (e.g. the Hub repo id)."""
+    """Check the release's files against SHA256SUMS, which must list every file the release
+    config names (an emptied or partial SHA256SUMS must not let tampered weights through);
+    ``where`` names the folder in the warning (e.g. the Hub repo id)."""
     if (folder / CHECKSUM_FILE).is_file() or (folder / RELEASE_CONFIG).is_file():
-        verify_checksums(folder, soft=frozenset({MODEL_CARD}))
+        verify_checksums(  # required for our releases; also raises when SHA256SUMS is missing
+            folder, soft=frozenset({MODEL_CARD}), required=named_files(folder)
+        )
     else:
         log.warning("%s: no %s; files not verified", where or folder, CHECKSUM_FILE)

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mace4ir.errors import Mace4irError
-from mace4ir.training.models.build import build_model
+from mace4ir.training.models.build import build_model, validate_spec
 
 SPEC_SUFFIX = ".json"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -72,6 +72,13 @@ def require_kind(source, found: str, kind: str) -> None:
         )
 
 
+def _default_file_mode() -> int:
+    """The mode a new file gets here (0666 less the umask), as for any other output."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save_model(model: torch.nn.Module, spec: dict, path: str | Path) -> tuple[Path, Path]:
     """Write weights and spec atomically; returns (weights path, spec path)."""
     stem = _stem(path)
@@ -81,6 +88,7 @@ def save_model(model: torch.nn.Module, spec: dict, path: str | Path) -> tuple[Pa
     tmp_w, tmp_s = Path(f"{weights}.tmp"), Path(f"{spec_file}.tmp")
     save_file(state, str(tmp_w), metadata={"format": "mace4ir", "kind": spec["kind"]})
     tmp_s.write_text(json.dumps(spec, indent=2))
+    os.chmod(tmp_w, _default_file_mode())  # safetensors writes 0600; models are meant to be shared
     os.replace(tmp_w, weights)
     os.replace(tmp_s, spec_file)
     return weights, spec_file
@@ -99,6 +107,7 @@ def load_model(
         spec = json.loads(spec_file.read_text())
     except json.JSONDecodeError as exc:
         raise Mace4irError(f"{spec_file}: invalid model spec JSON: {exc}") from None
+    validate_spec(spec, spec_file)
     model = build_model(spec)
     try:
         state = load_file(str(weights))

@@ -48,6 +48,7 @@ from mace.modules.symmetric_contraction import Contraction, SymmetricContraction
 from mace4ir.evaluation.engine.kernels.hessian_ops import row_local
 from mace4ir.evaluation.engine.kernels.last_tensor_cache import LastTensorCache
 from mace4ir.evaluation.engine.kernels.powers_derivatives import PowersFold, powers_fold
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
 
 
 class FoldedContraction(torch.nn.Module):

@@ -39,6 +39,7 @@ import torch
 from e3nn import o3
 
 from mace4ir.evaluation.engine.kernels.last_tensor_cache import LastTensorCache
+from mace4ir.training.models import mace_import  # noqa: F401  (undo mace's torch.load setting)
 
 
 class FusedConvolution(torch.nn.Module):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mace4ir.active_learning.options import FitOptions
-from mace4ir.process_pool import run_resilient
 from mace4ir.training.models.committee import COMMITTEE_FILE, write_committee
+from mace4ir.workers import run_resilient
 
 
 @dataclass

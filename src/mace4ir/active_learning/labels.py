@@ -21,7 +21,7 @@ import numpy as np
 
 from mace4ir.active_learning.oracle import OracleSpec, label
 from mace4ir.data_prep.prepared.records import make_record
-from mace4ir.process_pool import run_resilient
+from mace4ir.workers import run_resilient
 
 log = logging.getLogger(__name__)
 

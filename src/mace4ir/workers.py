@@ -1,22 +1,46 @@
-"""Independent tasks in spawned worker processes, surviving workers that die.
+"""Worker processes: pools that survive a dying worker, and workers that do not outlive
+their parent.
 
-Each task's function writes its own result (atomically) before it returns, so a killed
-run keeps every finished task and a rerun only submits the rest. A worker that dies
-(segfault, out of memory, a C library's abort) breaks the whole pool: the tasks it may
-have held are retried one at a time, and one that kills its worker again is handed to
-``on_crash`` to be recorded as failed. Spawned processes are safe with torch and CUDA.
+:func:`run_resilient` runs independent tasks in spawned processes (safe with torch and CUDA).
+Each task's function writes its own result (atomically) before it returns, so a killed run
+keeps every finished task and a rerun only submits the rest. A worker that dies (segfault,
+out of memory, a C library's abort) breaks the whole pool: the tasks it may have held are
+retried one at a time, and one that kills its worker again is handed to ``on_crash`` to be
+recorded as failed.
+
+The workers of a process pool wait on a queue for the next task. When the parent is
+SIGKILLed nothing tells them: they stay alive, blocked, holding memory and open files.
+:func:`exit_with_parent` (a pool ``initializer``) starts a daemon thread in the worker that
+ends it once its parent is gone (it was re-parented to init or a subreaper).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 log = logging.getLogger(__name__)
+
+CHECK_EVERY_S = 0.5
+
+
+def _watch(parent: int) -> None:
+    while True:
+        time.sleep(CHECK_EVERY_S)
+        if os.getppid() != parent:
+            os._exit(1)  # nobody is waiting for this worker's results any more
+
+
+def exit_with_parent() -> None:
+    """Call in a worker process: end it when the process that started it dies."""
+    parent = os.getppid()
+    threading.Thread(target=_watch, args=(parent,), name="exit-with-parent", daemon=True).start()
 
 
 def worker_threads(workers: int) -> int:
@@ -25,6 +49,7 @@ def worker_threads(workers: int) -> int:
 
 
 def _worker_init(threads: int) -> None:
+    exit_with_parent()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         import torch
