@@ -49,3 +49,12 @@ def prepared_sample(qcml_sample, tmp_path_factory):
         )
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_foundation(prepared_sample, tmp_path_factory):
+    """A tiny EF + dipole pair trained a few steps on ``prepared_sample`` (fine-tuning and
+    active-learning tests start from it)."""
+    from finetune_helpers import train_foundation
+
+    return train_foundation(prepared_sample, tmp_path_factory.mktemp("foundation"))

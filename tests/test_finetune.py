@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from finetune_helpers import TINY_TRAIN, train_foundation, xtb_extxyz, xtb_records
+from finetune_helpers import TINY_TRAIN, xtb_extxyz, xtb_records
 
 from mace4ir.cli import main
 from mace4ir.data_prep.prepared.reader import open_records
@@ -20,8 +20,8 @@ FT = dict(TINY_TRAIN, max_steps=40, max_epochs=100, optimizer={"lr": 0.01})
 
 
 @pytest.fixture(scope="module")
-def foundation(prepared_sample, tmp_path_factory):
-    return train_foundation(prepared_sample, tmp_path_factory.mktemp("foundation"))
+def foundation(tiny_foundation):
+    return tiny_foundation
 
 
 def force_mse(run, records) -> float:

@@ -87,3 +87,22 @@ def test_graph_matches_mace_from_config(prepared_sample):
         assert torch.allclose(ours.positions, ref.positions)
         np.testing.assert_allclose(ours.forces.numpy(), rec["forces"], rtol=1e-7)
         assert ours.dipole.shape == (1, 3)
+
+
+@pytest.mark.parametrize("shape", ["planar", "linear", "general"])
+def test_edges_of_planar_and_linear_geometries(shape):
+    """matscipy's own wrap-around cell is singular for a flat or straight molecule (every
+    normal-mode displacement of water is planar): the edges must still be all close pairs."""
+    from mace4ir.geometry import squared_distances
+    from mace4ir.training.data.record_graphs import molecule_edges
+
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(-2, 2, (7, 3))
+    if shape != "general":
+        pos[:, 2] = 0.0
+    if shape == "linear":
+        pos[:, 1] = 0.0
+    sender, receiver = molecule_edges(pos, 2.5)
+    d2 = squared_distances(pos)
+    want = {(i, j) for i in range(7) for j in range(7) if i != j and d2[i, j] < 2.5**2}
+    assert set(zip(sender.tolist(), receiver.tolist())) == want

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mace4ir.data_prep.pipeline.faults import pause_point
 from mace4ir.data_prep.pipeline.filtering import REASONS, FilterCounts, SourceUnits
 from mace4ir.data_prep.pipeline.manifest import build_manifest, write_manifest
 from mace4ir.data_prep.pipeline.scan import (
@@ -50,6 +49,7 @@ from mace4ir.data_prep.qcml.reader import (
     work_units,
 )
 from mace4ir.errors import ConfigError, Mace4irError
+from mace4ir.faults import pause_point
 from mace4ir.hashing import DigestCache
 from mace4ir.owned_folder import OwnedFolder, claim
 from mace4ir.workers import exit_with_parent

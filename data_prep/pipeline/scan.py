@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mace4ir.data_prep.pipeline.faults import pause_point
 from mace4ir.data_prep.pipeline.filtering import (
     FilterCounts,
     SourceUnits,
@@ -32,6 +31,7 @@ from mace4ir.data_prep.pipeline.filtering import (
 from mace4ir.data_prep.pipeline.splits import keyed_hash
 from mace4ir.data_prep.prepared.records import encode_record
 from mace4ir.data_prep.qcml.reader import QcmlConfig, Unit, iter_unit
+from mace4ir.faults import pause_point
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mace4ir.data_prep.pipeline.faults import pause_point
 from mace4ir.data_prep.pipeline.scan import unit_stem
 from mace4ir.data_prep.prepared.index import index_rows, write_index_part
 from mace4ir.data_prep.prepared.records import decode_record
 from mace4ir.data_prep.prepared.shards import write_lmdb_shard, write_wds_shard
 from mace4ir.data_prep.prepared.stats import StatsAccumulator
+from mace4ir.faults import pause_point
 
 SHARD_FILES = {"lmdb": "lmdb/shard-{:05d}.lmdb", "webdataset": "webdataset/shard-{:05d}.tar"}
 

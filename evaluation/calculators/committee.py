@@ -24,7 +24,11 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from mace4ir.errors import Mace4irError
-from mace4ir.evaluation.calculators.mace_ir import MaceIRCalculator, load_model_handle
+from mace4ir.evaluation.calculators.mace_ir import (
+    MaceIRCalculator,
+    handle_from_spec,
+    load_model_handle,
+)
 from mace4ir.evaluation.engine.ir_engine import IREngine
 
 FORCE_FLOOR = 0.1  # eV/Å added to the mean force's RMS in the relative disagreement
@@ -64,6 +68,13 @@ class CommitteeCalculator(Calculator):
         """Members from training RUN dirs / model stems (or trusted pickles)."""
         efs = [load_model_handle(p, "ef", trust_pickle, device) for p in ef_paths]
         dips = [load_model_handle(p, "dipole", trust_pickle, device) for p in dipole_paths]
+        return cls(efs, dips, device=device, **kw)
+
+    @classmethod
+    def from_models(cls, ef_pairs, dipole_pairs, device="cpu", **kw):
+        """Members from ``(model, spec)`` pairs already in memory."""
+        efs = [handle_from_spec(m, s, f"EF member {i}") for i, (m, s) in enumerate(ef_pairs)]
+        dips = [handle_from_spec(m, s, f"D member {i}") for i, (m, s) in enumerate(dipole_pairs)]
         return cls(efs, dips, device=device, **kw)
 
     @classmethod

@@ -38,7 +38,7 @@ class GraphBuilder:
         if (idx < 0).any():
             check_elements(self.atomic_numbers, z, f"{where} ({rec['key_hash']})")
         positions = np.asarray(rec["positions"], dtype=np.float64)
-        sender, receiver = neighbour_list("ij", positions=positions, cutoff=self.r_max)
+        sender, receiver = molecule_edges(positions, self.r_max)
         n, n_edges, dt = len(z), len(sender), self.dtype
         node_attrs = torch.zeros(n, len(self.atomic_numbers), dtype=dt)
         node_attrs[torch.arange(n), torch.from_numpy(idx)] = 1.0
@@ -70,6 +70,19 @@ class GraphBuilder:
             polarizability=None,
             elec_temp=None,
         )
+
+
+def molecule_edges(positions: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sender, receiver) of every ordered pair closer than ``cutoff``, no periodicity.
+
+    matscipy wraps a cell around the atoms when none is given; for a planar or linear
+    geometry (water, or any normal-mode displacement of a planar molecule) that cell is
+    singular. A padded box around the atoms avoids it and changes no pair."""
+    low = positions.min(axis=0) - 1.0
+    box = np.diag(positions.max(axis=0) - low + 1.0)
+    return neighbour_list(
+        "ij", positions=positions, cutoff=cutoff, cell=box, cell_origin=low, pbc=[False] * 3
+    )
 
 
 def collate(graphs: list[AtomicData]) -> Batch:

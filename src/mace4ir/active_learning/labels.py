@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mace4ir import faults
 from mace4ir.active_learning.oracle import OracleSpec, label
 from mace4ir.data_prep.prepared.records import make_record
+from mace4ir.faults import pause_point
 from mace4ir.workers import run_resilient
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ def _label_task(task) -> None:
     tmp = root / f".{fid}.{os.getpid()}.tmp.npz"
     np.savez(tmp, numbers=numbers, positions=positions, **labels)
     os.replace(tmp, root / f"{fid}.npz")
+    pause_point("label", root, lambda: sum(1 for _ in root.glob("*.npz")), faults.ACTIVE_LEARNING)
 
 
 def _write_failure(root: Path, fid: str, error: str, trace: str = "") -> None:

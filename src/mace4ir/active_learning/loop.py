@@ -47,7 +47,7 @@ class Run:
         """Record the inputs; a rerun must use the same ones (then it resumes)."""
         self.out.mkdir(parents=True, exist_ok=True)
         record, state = self.out / "run.json", self.out / "state.json"
-        wanted = self.opts.record()
+        wanted = json.loads(json.dumps(self.opts.record()))  # as it reads back (tuples: lists)
         if record.is_file():
             saved = json.loads(record.read_text())
             changed = sorted(k for k in wanted if k != "stop" and saved.get(k) != wanted[k])

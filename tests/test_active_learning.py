@@ -1,0 +1,137 @@
+"""Active learning: a tiny run end to end, killed mid-labelling and resumed without losing or
+repeating an oracle call; oracle failures recorded and skipped."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from mace4ir.active_learning.labels import LabelStore, frame_id
+from mace4ir.active_learning.oracle import OracleSpec, label
+
+TINY = {
+    "initial_per_mode": 2,
+    "holdout_per_molecule": 3,
+    "frames_per_temperature": 1,
+    "min_separation_steps": 10,
+    "workers": 1,
+    "explore": {"temperatures_K": [300.0, 700.0], "replicas": 1, "steps": 40, "record_every": 10},
+    "fit": {"committee": 2, "first_max_steps": 6, "max_steps": 3},
+    "stop": {"max_iterations": 2, "frequency_spread_cm1": 0.0},
+}
+
+
+def run_cli(out, foundation, config, env_extra=None, wait=True):
+    cmd = [
+        sys.executable,
+        "-m",
+        "mace4ir.cli",
+        "active-learn",
+        "O",
+        "--out",
+        str(out),
+        "--ef",
+        str(foundation["ef"]),
+        "--dipole",
+        str(foundation["dipole"]),
+        "--config",
+        str(config),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if wait:
+        out_text = proc.communicate(timeout=900)[0]
+        assert proc.returncode == 0, out_text[-3000:]
+    return proc
+
+
+def label_files(out):
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "labels").glob("*.npz")}
+
+
+def test_killed_run_resumes_without_losing_or_repeating_oracle_calls(tiny_foundation, tmp_path):
+    config = tmp_path / "al.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "al"
+    proc = run_cli(out, tiny_foundation, config, {"MACE4IR_AL_PAUSE_AT": "label:5"}, wait=False)
+    paused = out / "labels" / "PAUSED"
+    deadline = time.time() + 600
+    while not paused.is_file():
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.time() < deadline, "the run never reached the pause point"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = label_files(out)
+    assert len(before) == 5  # 3 held-out frames + 2 of the initial normal-mode frames
+    paused.unlink()
+
+    run_cli(out, tiny_foundation, config)
+    after = label_files(out)
+    assert all(after[name] == before[name] for name in before)  # not one label recomputed
+    selected = []
+    for it in sorted((out / "iterations").glob("iter_*")):
+        with np.load(it / "selected.npz") as z:
+            selected += [
+                frame_id(z[f"numbers_{i}"], z[f"positions_{i}"]) for i in range(int(z["n"]))
+            ]
+    assert len(selected) == 6 + 2  # 2 per mode for 3 modes; then 1 per temperature
+    expected = set(selected) | {n[:-4] for n in before}  # none lost
+    assert {n[:-4] for n in after} == expected
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [int(r["iteration"]) for r in rows] == [0, 1]
+    assert int(rows[-1]["oracle_calls"]) == len(expected)
+    assert float(rows[-1]["holdout_force_mae_meV_A"]) > 0
+    committee = json.loads((out / "committee" / "committee.json").read_text())
+    assert len(committee["ef"]) == 2 and len(committee["dipole"]) == 1
+    assert (out / "data" / "labelled.extxyz").is_file() and (
+        out / "data" / "prepared" / "manifest.json"
+    ).is_file()
+    assert (out / "history.png").is_file()
+    state = json.loads((out / "state.json").read_text())
+    assert state["done"] and "2 iterations" in state["stop_reason"]
+
+
+def test_oracle_failures_are_recorded_and_never_retried(tmp_path):
+    spec = OracleSpec(
+        "pbe0", (("basis", "sto-3g"), ("max_cycle", 1))
+    )  # one SCF cycle: never converges
+    store = LabelStore(tmp_path, spec)
+    frame = (np.array([1, 1]), np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.74]]))
+    (fid,) = store.label_frames([frame])
+    failure = json.loads(store.failed_path(fid).read_text())
+    assert "SCF not converged" in failure["error"]
+    assert store.records([fid]) == [] and store.calls() == 1 and store.failures() == 1
+    stamp = store.failed_path(fid).stat().st_mtime_ns
+    store.label_frames([frame])  # a rerun does not try again (each try is an oracle call)
+    assert store.failed_path(fid).stat().st_mtime_ns == stamp and store.calls() == 1
+
+
+def test_labels_are_formation_energies_in_the_sample_convention():
+    from ase import units
+    from ase.build import molecule
+
+    from mace4ir.data_prep.sample import atom_reference_energy
+    from mace4ir.evaluation.calculators.xtb import xtb_calculator
+
+    water = molecule("H2O")
+    lab = label(OracleSpec("xtb"), water.numbers, water.positions)
+    water.calc = xtb_calculator()
+    total = water.get_potential_energy()
+    refs = sum(atom_reference_energy(int(z)) for z in water.numbers) * units.Hartree
+    assert lab["energy"] == pytest.approx(total - refs, abs=1e-6)
+    np.testing.assert_allclose(lab["forces"], water.get_forces(), atol=1e-8)
