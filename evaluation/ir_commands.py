@@ -146,7 +146,9 @@ def _inputs(args):
 
 
 def _kind(spec) -> str:
-    return "xtb" if spec["type"] == "xtb" else "model"
+    if spec["type"] == "xtb":
+        return "xtb"
+    return "committee mean ± spread" if spec.get("committee") else "model"
 
 
 def _reference_curve(reference, grid):
@@ -178,7 +180,6 @@ def run_harmonic(args) -> int:
     import numpy as np
 
     from mace4ir.config import load_config
-    from mace4ir.evaluation.harmonic.calculation import harmonic_ir, harmonic_ir_many
     from mace4ir.evaluation.spectra.broadening import wavenumber_grid
 
     cfg = load_config(args.config, group="ir")
@@ -198,35 +199,14 @@ def run_harmonic(args) -> int:
     opt = dict(
         optimize=cfg["optimize"], fmax=cfg["fmax"], steps=cfg["steps"], optimizer=cfg["optimizer"]
     )
-    calc = calculator_options.build(spec)
-    if spec["type"] == "xtb":
-        from mace4ir.evaluation.calculators.xtb import for_molecule
-
-        results = [
-            harmonic_ir(
-                m,
-                for_molecule(calc, m),
-                method=cfg["method"],
-                delta=cfg["delta"],
-                nfree=cfg["nfree"],
-                **opt,
-            )
-            for m in mols
-        ]
-    else:
-        if cfg["method"] in ("auto", "autograd"):
-            results = harmonic_ir_many(mols, calc, **opt)
-        else:
-            results = [
-                harmonic_ir(m, calc, method="fd", delta=cfg["delta"], nfree=cfg["nfree"], **opt)
-                for m in mols
-            ]
+    results = _harmonic_results(spec, calculator_options.build(spec), mols, cfg, opt)
     grid = wavenumber_grid(*cfg["grid_cm1"])
     for name, res in zip(names, results):
         folder = Path(args.out) / name
         folder.mkdir(parents=True, exist_ok=True)
         _write_harmonic(folder, res)
         _, y = res.spectrum(grid, cfg["fwhm_cm1"], cfg["shape"])
+        band = _member_band(res, grid, cfg)
         np.savetxt(
             folder / "spectrum.csv",
             np.column_stack([grid, y]),
@@ -239,7 +219,7 @@ def run_harmonic(args) -> int:
             name,
             grid,
             y,
-            None,
+            band,
             _reference_curve(reference, grid),
             f"harmonic ({_kind(spec)})",
             sticks=[
@@ -255,25 +235,62 @@ def run_harmonic(args) -> int:
     return 0
 
 
+def _harmonic_results(spec, calc, mols, cfg, opt) -> list:
+    from mace4ir.evaluation.harmonic.calculation import harmonic_ir, harmonic_ir_many
+
+    fd = dict(method=cfg["method"], delta=cfg["delta"], nfree=cfg["nfree"])
+    if spec["type"] == "xtb":
+        from mace4ir.evaluation.calculators.xtb import for_molecule
+
+        return [harmonic_ir(m, for_molecule(calc, m), **fd, **opt) for m in mols]
+    if spec.get("committee"):
+        from mace4ir.evaluation.harmonic.committee import harmonic_committee
+
+        return [harmonic_committee(m, calc, **opt) for m in mols]
+    if cfg["method"] in ("auto", "autograd"):
+        return harmonic_ir_many(mols, calc, **opt)
+    return [harmonic_ir(m, calc, **{**fd, "method": "fd"}, **opt) for m in mols]
+
+
+def _member_band(res, grid, cfg):
+    """Standard deviation of the committee members' broadened spectra (None for one model)."""
+    import numpy as np
+
+    from mace4ir.evaluation.spectra.broadening import broaden
+
+    if "member_frequencies_cm1" not in res.extra:
+        return None
+    members = zip(res.extra["member_frequencies_cm1"], res.extra["member_intensities_km_mol"])
+    curves = [
+        broaden(np.asarray(f), np.asarray(i), grid, cfg["fwhm_cm1"], cfg["shape"])[1]
+        for f, i in members
+    ]
+    return np.std(curves, axis=0)
+
+
 def _write_harmonic(folder: Path, res) -> None:
     import numpy as np
     from ase.io import write
 
-    rows = np.column_stack(
-        [
-            np.arange(len(res.frequencies_cm1)),
-            res.frequencies_cm1,
-            res.intensities_km_mol,
-            res.intensities_D2A2amu,
-            res.reduced_masses,
-        ]
-    )
+    columns = [
+        np.arange(len(res.frequencies_cm1)),
+        res.frequencies_cm1,
+        res.intensities_km_mol,
+        res.intensities_D2A2amu,
+        res.reduced_masses,
+    ]
+    header = "mode,frequency_cm1,intensity_km_mol,intensity_D2A2amu,reduced_mass_amu"
+    fmt = ["%d", "%.4f", "%.6g", "%.6g", "%.6g"]
+    if "frequency_std_cm1" in res.extra:  # a committee: per-mode spread of its members
+        columns += [res.extra["frequency_std_cm1"], res.extra["intensity_std_km_mol"]]
+        header += ",frequency_std_cm1,intensity_std_km_mol"
+        fmt += ["%.4f", "%.6g"]
     np.savetxt(
         folder / "modes.csv",
-        rows,
+        np.column_stack(columns),
         delimiter=",",
-        fmt=["%d", "%.4f", "%.6g", "%.6g", "%.6g"],
-        header="mode,frequency_cm1,intensity_km_mol,intensity_D2A2amu,reduced_mass_amu",
+        fmt=fmt,
+        header=header,
         comments="",
     )
     (folder / "harmonic.json").write_text(json.dumps(res.to_dict(), indent=1))

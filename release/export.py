@@ -34,6 +34,7 @@ from mace4ir.training.models.release_layout import (
     MODEL_STEMS,
     RELEASE_CONFIG,
     TORCHSCRIPT_SUFFIX,
+    member_stem,
 )
 from mace4ir.training.models.weights_io import (
     check_kind,
@@ -245,10 +246,10 @@ def software_versions() -> dict:
     return versions
 
 
-def model_entry(kind: str, spec: dict, model) -> dict:
+def model_entry(kind: str, spec: dict, model, stem: str | None = None) -> dict:
     from ase.data import chemical_symbols
 
-    stem = MODEL_STEMS[kind]
+    stem = stem or MODEL_STEMS[kind]
     entry = {
         "kind": kind,
         "weights": stem + ".safetensors",
@@ -379,9 +380,11 @@ def write_release(
     torchscript: bool = False,
     repo_id: str | None = None,
     dataset_ids: list[str] | None = None,
+    committee: dict[str, list[ReleaseModel]] | None = None,
 ) -> Path:
     """Write a release folder: weights + specs, config, model card, checksums. Built under a
-    temporary name and renamed at the end, so a failure leaves nothing behind."""
+    temporary name and renamed at the end, so a failure leaves nothing behind. ``committee``:
+    further members of each kind (``models`` holds member 0), listed under ``committee``."""
     from mace4ir.release.model_card import render_model_card
 
     config = {**config, "models": {}, "software": software_versions()}
@@ -394,6 +397,9 @@ def write_release(
             entry = config["models"][kind] = {**model_entry(kind, m.spec, m.model), **m.about}
             if torchscript:
                 names += _torchscript(m.model, kind, entry, tmp)
+        if committee:
+            config["committee"], member_files = _write_members(tmp, committee)
+            names += member_files
         (tmp / RELEASE_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
         (tmp / MODEL_CARD).write_text(
             render_model_card(config, repo_id=repo_id, dataset_ids=dataset_ids)
@@ -406,6 +412,37 @@ def write_release(
         raise
     log.info("release written to %s", out)
     return out
+
+
+def _write_members(folder: Path, committee: dict[str, list[ReleaseModel]]):
+    """(committee section of the config, file names) of the further members."""
+    section, names = {}, []
+    for kind, members in committee.items():
+        section[kind] = []
+        for i, m in enumerate(members, start=1):
+            stem = member_stem(kind, i)
+            weights, spec_file = save_model(m.model, m.spec, folder / stem)
+            names += [weights.name, spec_file.name]
+            section[kind].append({**model_entry(kind, m.spec, m.model, stem), **m.about})
+    return section, names
+
+
+def export_committee(
+    folder: Path, out: Path, model_name: str, metrics: dict | None = None, about: dict | None = None
+) -> Path:
+    """A release of a committee folder (``committee.json``, from ``train``/``finetune``
+    ``--committee`` or ``active-learn``): member 0 of each kind as the release's models, the
+    rest under ``committee`` (``mace4ir.load(..., committee=True)`` opens them all)."""
+    from mace4ir.training.models.committee import read_committee
+
+    members = {
+        kind: [ReleaseModel(*load_run_model(run, kind), {"source_run": str(run)}) for run in runs]
+        for kind, runs in read_committee(folder).items()
+    }
+    config = {**release_config(model_name, "mit"), "metrics": metrics or {}, **(about or {})}
+    first = {kind: ms[0] for kind, ms in members.items()}
+    rest = {kind: ms[1:] for kind, ms in members.items() if len(ms) > 1}
+    return write_release(out, config, first, overwrite=True, committee=rest)
 
 
 def _torchscript(model, kind: str, entry: dict, folder: Path) -> list[str]:

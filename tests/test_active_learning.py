@@ -102,6 +102,9 @@ def test_killed_run_resumes_without_losing_or_repeating_oracle_calls(tiny_founda
         out / "data" / "prepared" / "manifest.json"
     ).is_file()
     assert (out / "history.png").is_file()
+    import mace4ir
+
+    assert mace4ir.load(out / "release", committee=True).size == 2  # the final committee, released
     state = json.loads((out / "state.json").read_text())
     assert state["done"] and "2 iterations" in state["stop_reason"]
 

@@ -20,6 +20,7 @@ STEPS = [
     "errors",
     "harmonic",
     "md",
+    "active_learning",
     "export",
     "push",
     "report",
@@ -48,7 +49,8 @@ def test_quick_demo_runs_every_step_and_writes_the_report(demo):
         "## 2. Training",
         "## 3. Harmonic IR",
         "## 4. MD-based IR",
-        "## 5. Release",
+        "## 5. Active learning",
+        "## 6. Release",
         "## Step timings",
     ):
         assert heading in report
@@ -60,6 +62,8 @@ def test_quick_demo_runs_every_step_and_writes_the_report(demo):
         "figures/learning_curve.png",
         "figures/harmonic_dimethyl_ether.png",
         "figures/md_dimethyl_ether.png",
+        "figures/active_learning_fluoroethene.png",
+        "figures/active_learning_history.png",
     } <= set(images)
     for image in images:
         assert (demo / image).read_bytes()[:8] == PNG, image
@@ -148,3 +152,16 @@ def test_demo_killed_during_training_resumes(tmp_path):
     for name, text in done_before.items():
         assert (out / ".steps" / name).read_text() == text
     assert (out / "report.html").is_file()
+
+
+def test_demo_active_learning_round_trip(demo):
+    import mace4ir
+
+    al = result(demo, "active_learning")
+    assert al["molecule"] == "fluoroethene" and al["iterations"] == 1
+    modes = 3 * 6 - 6
+    for side in ("before", "after"):
+        assert al[side]["n_matched"] == modes and al[side]["frequency_mae_cm1"] > 0
+    assert al["oracle_calls"] == 2 + modes  # held-out frames + one frame per mode
+    calc = mace4ir.load(Path(al["folder"]) / "release", committee=True)
+    assert calc.size == 2

@@ -70,6 +70,13 @@ def add_arguments(group) -> None:
         default="cpu",
         help="torch device for the models: cpu, cuda, cuda:1 (default cpu)",
     )
+    group.add_argument(
+        "--committee",
+        action="store_true",
+        help="use every member: --model a committee release, or --ef/--dipole committee folders "
+        "(committee.json, from train/finetune --committee or active-learn); the mean drives, "
+        "spectra and modes.csv get the members' spread",
+    )
 
 
 def spec_from_args(args) -> dict[str, Any]:
@@ -95,8 +102,12 @@ def spec_from_args(args) -> dict[str, Any]:
             + (f" (got {', '.join(given)})" if given else "")
         )
     if xtb:
+        if getattr(args, "committee", False):
+            raise ConfigError("--committee applies to models (--model or --ef/--dipole), not xTB")
         return {"type": "xtb", "method": "GFN2-xTB", "accuracy": args.xtb_accuracy}
     common = {"trust_pickle": bool(args.trust_pickle), "device": args.device}
+    if getattr(args, "committee", False):
+        common["committee"] = True
     if args.model:
         path = Path(args.model)
         spec = {
@@ -179,6 +190,13 @@ def build(spec: dict[str, Any]):
             device=spec.get("device", "cpu"),
             ef=spec.get("ef_file"),
             dipole=spec.get("dipole_file"),
+            committee=spec.get("committee", False),
+        )
+    if kind == "paths" and spec.get("committee"):
+        from mace4ir.evaluation.calculators.committee import CommitteeCalculator
+
+        return CommitteeCalculator.from_folder(
+            spec["ef"], spec["dipole"], device=spec.get("device", "cpu")
         )
     if kind == "paths":
         from mace4ir.evaluation.calculators.mace_ir import MaceIRCalculator

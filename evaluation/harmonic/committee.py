@@ -19,7 +19,8 @@ from mace4ir.evaluation.harmonic.normal_modes import analyse
 
 def harmonic_committee(atoms, committee, **harmonic_kwargs) -> HarmonicResult:
     """:func:`harmonic_ir` with a :class:`CommitteeCalculator`; ``extra`` gains
-    ``frequency_std_cm1``, ``intensity_std_km_mol`` (per mode) and ``member_frequencies_cm1``."""
+    ``frequency_std_cm1``, ``intensity_std_km_mol`` (per mode) and the members' matched
+    ``member_frequencies_cm1`` and ``member_intensities_km_mol``."""
     mean = harmonic_ir(atoms, committee, method="autograd", **harmonic_kwargs)
     geom = mean.atoms
     masses, positions = geom.get_masses(), geom.get_positions()
@@ -35,6 +36,7 @@ def harmonic_committee(atoms, committee, **harmonic_kwargs) -> HarmonicResult:
         frequency_std_cm1=freqs.std(axis=0).tolist(),
         intensity_std_km_mol=intens.std(axis=0).tolist(),
         member_frequencies_cm1=freqs.tolist(),
+        member_intensities_km_mol=intens.tolist(),
     )
     return mean
 

@@ -114,3 +114,14 @@ def mode_mae(freq_pred, int_pred, freq_ref, int_ref) -> dict:
         "n_matched": len(rows),
         "assignment": [(int(r), int(c)) for r, c in zip(rows, cols)],
     }
+
+
+def compare_on_band(pred, ref, low: float = 400.0, high: float = 4000.0) -> dict:
+    """:func:`compare_spectra` of two spectra (objects with ``wavenumbers_cm1`` and
+    ``intensity``, e.g. MD spectra) on ``ref``'s grid between ``low`` and ``high`` cm^-1;
+    ``pred`` is interpolated onto it. Adds ``grid``, ``pred`` and ``ref`` (the compared curves)."""
+    band = (ref.wavenumbers_cm1 >= low) & (ref.wavenumbers_cm1 <= high)
+    grid = np.asarray(ref.wavenumbers_cm1)[band]
+    on_grid = np.interp(grid, pred.wavenumbers_cm1, pred.intensity)
+    scores = compare_spectra(on_grid, np.asarray(ref.intensity)[band], grid)
+    return {**scores, "grid": grid, "pred": on_grid, "ref": np.asarray(ref.intensity)[band]}

@@ -276,7 +276,8 @@ class Trainer:
                     self.state.step_in_epoch = 0
                     if not self.cfg["eval_every_steps"]:
                         self.validate()
-                    self.save_checkpoint()
+                    if self.cfg["checkpoint"].get("every_epoch", True):
+                        self.save_checkpoint()
             if self.state.last_eval_step != self.state.step:
                 self.validate()
             self.save_checkpoint()

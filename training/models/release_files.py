@@ -155,11 +155,45 @@ def model_files(config: dict, folder: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def committee_files(config: dict, folder: Path) -> dict[str, list[dict[str, str]]]:
+    """{"ef"|"dipole": [{"weights": name, "spec": name}, ...]}: the further committee members a
+    release config names (none for a release of one pair), each name checked."""
+    where = folder / RELEASE_CONFIG
+    out = {}
+    for kind, entries in (config.get("committee") or {}).items():
+        if kind not in MODEL_STEMS or not isinstance(entries, list):
+            raise Mace4irError(
+                f"{where}: committee.{kind} is not a list of {', '.join(MODEL_STEMS)} models"
+            )
+        out[kind] = [
+            {
+                key: checked_name(str(e.get(key)), f"{where}: committee.{kind}[{i}].{key}")
+                for key in ("weights", "spec")
+            }
+            for i, e in enumerate(entries)
+        ]
+    return out
+
+
+def committee_paths(folder: Path) -> dict[str, list[Path]]:
+    """Model stems of every member of each kind: the release's own model first."""
+    config = read_release_config(folder)
+    files = model_files(config, folder)
+    extra = committee_files(config, folder)
+    return {
+        kind: [folder / Path(files[kind]["weights"]).stem]
+        + [folder / Path(e["weights"]).stem for e in extra.get(kind, [])]
+        for kind in MODEL_STEMS
+    }
+
+
 def named_files(folder: Path) -> list[str]:
     """Every file a release folder's own config names (itself included), or its pickles."""
     if (folder / RELEASE_CONFIG).is_file():
-        files = model_files(read_release_config(folder), folder)
-        return [RELEASE_CONFIG] + [n for names in files.values() for n in names.values()]
+        config = read_release_config(folder)
+        files = list(model_files(config, folder).values())
+        files += [e for entries in committee_files(config, folder).values() for e in entries]
+        return [RELEASE_CONFIG] + [n for names in files for n in names.values()]
     return [str(p.relative_to(folder)) for p in pickle_files(folder)]
 
 

@@ -17,6 +17,13 @@ MODEL_CARD = "README.md"
 FORMAT_NAME = "mace4ir-release"
 FORMAT_VERSION = 1
 MODEL_STEMS = {"ef": "mace4ir_ef", "dipole": "mace4ir_dipole"}
+
+
+def member_stem(kind: str, index: int) -> str:
+    """File stem of committee member ``index`` >= 1 (member 0 is the release's own model)."""
+    return f"{MODEL_STEMS[kind]}_member_{index:02d}"
+
+
 TORCHSCRIPT_SUFFIX = ".torchscript.pt"
 PICKLE_SUFFIX = ".model"  # mace-torch's own (pickled) model files
 

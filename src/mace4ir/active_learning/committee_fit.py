@@ -83,7 +83,14 @@ def _task(folder, data, kind, index, source, fit: FitOptions, first: bool, seed:
         "bootstrap": kind == "ef" and fit.committee > 1,
         "config": fit.config,
         "val_fraction": fit.val_fraction,
-        "overrides": {"max_steps": steps, "progress": False, "tensorboard": False, **fit.overrides},
+        # the step budget decides (the data grow every iteration; epochs would vary)
+        "overrides": {
+            "max_steps": steps,
+            "max_epochs": 10**6,
+            "progress": False,
+            "tensorboard": False,
+            **fit.overrides,
+        },
     }
 
 

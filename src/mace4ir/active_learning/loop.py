@@ -25,7 +25,11 @@ from mace4ir.active_learning.history import read_assessments, write_history
 from mace4ir.active_learning.labels import LabelStore
 from mace4ir.active_learning.options import ALOptions
 from mace4ir.active_learning.reference import reference
-from mace4ir.active_learning.sampling import normal_mode_samples, select_uncertain
+from mace4ir.active_learning.sampling import (
+    normal_mode_samples,
+    select_uncertain,
+    select_uniform,
+)
 from mace4ir.errors import Mace4irError
 from mace4ir.molecules import load_molecule
 
@@ -192,6 +196,12 @@ def _explored_frames(run: Run, k: int, refs) -> list[tuple]:
             )
             frames += [(ref.atoms.numbers, c.positions) for c in chosen]
     return frames
+
+
+def _choose(opts: ALOptions, pool: list) -> list:
+    if opts.selection == "uniform":
+        return select_uniform(pool, opts.frames_per_temperature)
+    return select_uncertain(pool, opts.frames_per_temperature, opts.min_separation_steps)
 
 
 def _save_final_positions(folder: Path, result: exploration.Exploration) -> None:

@@ -25,8 +25,8 @@ class StopRules:
 class FitOptions:
     committee: int = 3  # EF members (their spread is the uncertainty)
     dipole_members: int = 1
-    first_max_steps: int = 600  # fine-tuning steps in iteration 0 (from the foundation)
-    max_steps: int = 250  # steps per later iteration (members continue from their weights)
+    first_max_steps: int = 1500  # fine-tuning steps in iteration 0 (from the foundation)
+    max_steps: int = 400  # steps per later iteration (members continue from their weights)
     config: str = "finetune"  # training config
     val_fraction: float = 0.1
     overrides: dict = field(default_factory=dict)  # any training-config keys
@@ -41,10 +41,11 @@ class ALOptions:
     ef: str | None = None  # or a training RUN of each kind
     dipole: str | None = None
     initial_per_mode: int = 4  # normal-mode frames per vibrational mode and molecule
-    initial_temperature_K: float = 500.0
+    initial_temperature_K: float = 300.0
     holdout_per_molecule: int = 10  # held-out oracle frames per molecule (never trained on)
     frames_per_temperature: int = 5  # labelled per molecule, temperature and iteration
     min_separation_steps: int = 200  # between two frames taken from one trajectory
+    selection: str = "uncertainty"  # or "uniform": evenly spaced MD frames (the baseline)
     explore: ExploreOptions = field(default_factory=ExploreOptions)
     fit: FitOptions = field(default_factory=FitOptions)
     stop: StopRules = field(default_factory=StopRules)

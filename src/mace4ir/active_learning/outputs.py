@@ -31,4 +31,19 @@ def write_outputs(run, committee_folder: Path) -> None:
         source = {"active_learning": str(out), "oracle": run.opts.oracle.describe()}
         write_prepared(data / "prepared", split_records(records, 0.1, run.opts.seed), source=source)
     write_committee(out / "committee", read_committee(committee_folder))
+    _release(run, committee_folder)
     log.info("active learning finished: data in %s, committee in %s", data, out / "committee")
+
+
+def _release(run, committee_folder: Path) -> None:
+    """The final committee as a release folder (``mace4ir.load(DIR/release, committee=True)``)."""
+    import json
+
+    from mace4ir.release.export import export_committee
+
+    rows = json.loads((Path(committee_folder).parent / "assessment.json").read_text())
+    metrics = {"active_learning_holdout": rows}
+    about = {"active_learning": {"molecules": run.names, "oracle": run.opts.oracle.describe()}}
+    export_committee(
+        committee_folder, run.out / "release", "mace4ir-active-learning", metrics, about
+    )

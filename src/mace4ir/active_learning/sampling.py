@@ -3,7 +3,8 @@
 * Initial data: thermal displacements along the oracle's normal modes around its
   optimised geometry (PALIRS starts from normal-mode sampling): each frame draws every
   mode's amplitude from the classical Boltzmann distribution at the sampling temperature.
-* Later data: the MD frames the committee disagrees on most, spread over the
+* Later data: the MD frames the committee disagrees on most (or, for the baseline,
+  frames evenly spaced in time), spread over the
   trajectories: a frame is taken only if no frame already taken from the same trajectory
   lies within ``min_separation`` steps of it (neighbouring frames carry the same
   information), and at most ``per_trajectory`` come from any one trajectory.
@@ -64,3 +65,13 @@ def select_uncertain(
         taken.append(c)
         count[c.trajectory] = count.get(c.trajectory, 0) + 1
     return taken
+
+
+def select_uniform(candidates: list[Candidate], k: int) -> list[Candidate]:
+    """Up to ``k`` candidates evenly spaced in time over all trajectories, whatever the
+    committee thinks: the plain-MD baseline that uncertainty-driven selection must beat."""
+    ordered = sorted(candidates, key=lambda c: (c.trajectory, c.step))
+    if len(ordered) <= k:
+        return ordered
+    picks = np.linspace(0, len(ordered) - 1, k + 2)[1:-1].round().astype(int)
+    return [ordered[i] for i in picks]

@@ -208,11 +208,64 @@ def section_md(run, figures: Path) -> str:
     return "\n\n".join(parts)
 
 
+def section_active_learning(run, figures: Path) -> str:
+    res = run.done("active_learning")["result"]
+    b, a, name = res["before"], res["after"], res["molecule"]
+    parts = [
+        "## 5. Active learning: the trained model made accurate for one molecule",
+        f"`mace4ir active-learn` on {name} (not in the training sample), GFN2-xTB as the oracle: "
+        "normal-mode samples of the oracle's minimum, then committee-mean MD at 300/500/700 K "
+        "whose most uncertain frames are labelled, the committee fine-tuned from the trained pair "
+        f"each time. {res['iterations']} iteration(s), {res['oracle_calls']} oracle calls, "
+        f"{fmt(res['cpu_min'], 1)} CPU minutes; stopped: {res['stop_reason']}.",
+        table(
+            ["model", "freq MAE (cm⁻¹)", "int Pearson (modes)", "spectrum Pearson", "SIS"],
+            [
+                [
+                    "trained pair (before)",
+                    b["frequency_mae_cm1"],
+                    b["intensity_pearson"],
+                    b["pearson"],
+                    b["sis"],
+                ],
+                [
+                    "committee (after)",
+                    a["frequency_mae_cm1"],
+                    a["intensity_pearson"],
+                    a["pearson"],
+                    a["sis"],
+                ],
+            ],
+        ),
+    ]
+    png = before_after_figure(run, name, figures / f"active_learning_{slug(name)}.png")
+    parts.append(f"![{name} before and after]({png.relative_to(run.out).as_posix()})")
+    history = Path(res["folder"]) / "history.png"
+    if history.is_file():
+        shutil.copy(history, figures / "active_learning_history.png")
+        parts.append("![active-learning history](figures/active_learning_history.png)")
+    return "\n\n".join(parts)
+
+
+def before_after_figure(run, name: str, path: Path) -> Path:
+    from mace4ir.evaluation.spectra.plots import overlay
+
+    folder = run.ir_dir / "active_learning"
+    before = np.loadtxt(folder / "before" / f"{slug(name)}_spectra.csv", delimiter=",", skiprows=1)
+    after = np.loadtxt(folder / "after" / f"{slug(name)}_spectra.csv", delimiter=",", skiprows=1)
+    curves = [
+        {"y": before[:, 2], "label": "GFN2-xTB (reference)"},
+        {"y": before[:, 1], "label": "trained tiny MACE (before)"},
+        {"y": after[:, 1], "label": "after active learning (committee mean)"},
+    ]
+    return overlay(path, before[:, 0], curves, title=f"{name} (harmonic)")
+
+
 def section_release(run) -> str:
     plan = run.done("push")["result"]["plan"]
     return "\n\n".join(
         [
-            "## 5. Release",
+            "## 6. Release",
             f"Exported to `{run.release_dir.name}/` (safetensors + JSON specs, model card "
             f"[README.md]({run.release_dir.name}/README.md), SHA256SUMS). Push, as a dry run:",
             "```\n" + plan.rstrip() + "\n```",
@@ -259,7 +312,7 @@ def write_report(run) -> tuple[Path, Path]:
         + (" (quick version)" if quick else "")
         + ": GFN2-xTB sample → prep → tiny MACE-EF and MACE-D → "
         "test-set errors → harmonic and MD IR spectra of held-out molecules against GFN2-xTB → "
-        "release. "
+        "active learning on one of them → release. "
         "The models are tiny and trained for minutes on a CPU: the numbers show that the pipeline "
         "runs end "
         "to end, not the accuracy of MACE4IR."
@@ -270,6 +323,7 @@ def write_report(run) -> tuple[Path, Path]:
         section_training(run, figures),
         section_harmonic(run, figures),
         section_md(run, figures),
+        section_active_learning(run, figures),
         section_release(run),
         section_timings(run),
     ]

@@ -31,9 +31,10 @@ STEPS: dict[str, tuple[str, ...]] = {
     "errors": ("train_ef", "train_dipole"),
     "harmonic": ("train_ef", "train_dipole"),
     "md": ("train_ef", "train_dipole"),
+    "active_learning": ("train_ef", "train_dipole"),
     "export": ("errors",),
     "push": ("export",),
-    "report": ("errors", "harmonic", "md", "push"),
+    "report": ("errors", "harmonic", "md", "active_learning", "push"),
 }
 
 

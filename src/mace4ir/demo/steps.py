@@ -220,6 +220,41 @@ def step_harmonic(run) -> dict:
     return {"molecules": rows}
 
 
+def step_active_learning(run) -> dict:
+    """One active-learning round trip on a held-out molecule: the trained pair before, the
+    committee after, both against GFN2-xTB's harmonic spectrum."""
+    import mace4ir
+    from mace4ir.active_learning.loop import active_learn
+    from mace4ir.active_learning.options import load_options
+    from mace4ir.evaluation.calculators.xtb import xtb_calculator
+
+    c = run.cfg["active_learning"]
+    name = c["molecule"]
+    atoms = heldout_molecules(run, names=[name])[name]
+    overrides = {**c["options"], "ef": str(run.run_dir("ef")), "dipole": str(run.run_dir("dipole"))}
+    smiles = run.cfg["ir"]["molecules"][name]
+    out = active_learn(load_options([smiles], run.out / "active_learning", None, overrides))
+    folder, h = run.ir_dir / "active_learning", run.cfg["ir"]["harmonic"]
+    xtb = xtb_calculator(accuracy=float(run.cfg["ir"]["xtb_accuracy"]))
+    before = harmonic_pair(name, atoms, model_calculator(run), xtb, h, folder / "before")
+    committee = mace4ir.load(out / "release", committee=True)
+    after = harmonic_pair(name, atoms, committee, xtb, h, folder / "after")
+    state = json.loads((out / "state.json").read_text())
+    history = json.loads(
+        (sorted((out / "iterations").glob("iter_*"))[-1] / "assessment.json").read_text()
+    )
+    return {
+        "molecule": name,
+        "before": before,
+        "after": after,
+        "oracle_calls": history[-1]["oracle_calls"],
+        "iterations": int(state["iteration"]) + 1,
+        "cpu_min": state["cpu_s"] / 60,
+        "stop_reason": state["stop_reason"],
+        "folder": str(out),
+    }
+
+
 def md_options(run):
     from mace4ir.evaluation.md.simulation import MDOptions
 
@@ -250,18 +285,16 @@ def step_md(run) -> dict:
     rows = []
     for i, name in enumerate(mols):
         m, x = spectra["model"][i], spectra["xtb"][i]
-        band = (x.wavenumbers_cm1 >= 400) & (x.wavenumbers_cm1 <= 4000)
-        grid = x.wavenumbers_cm1[band]
-        model_on_grid = np.interp(grid, m.wavenumbers_cm1, m.intensity)
+        c = metrics.compare_on_band(m, x)
         np.savetxt(
             folder / f"{slug(name)}_spectra.csv",
             np.column_stack(
                 [
-                    grid,
-                    model_on_grid,
-                    x.intensity[band],
-                    np.interp(grid, m.wavenumbers_cm1, m.std),
-                    x.std[band],
+                    c["grid"],
+                    c["pred"],
+                    c["ref"],
+                    np.interp(c["grid"], m.wavenumbers_cm1, m.std),
+                    np.interp(c["grid"], x.wavenumbers_cm1, x.std),
                 ]
             ),
             delimiter=",",
@@ -269,7 +302,7 @@ def step_md(run) -> dict:
             header="wavenumber_cm1,model_km_mol_per_cm1,xtb_km_mol_per_cm1,model_std,xtb_std",
         )
         rows.append(
-            {"molecule": name, **metrics.compare_spectra(model_on_grid, x.intensity[band], grid)}
+            {"molecule": name, **{k: v for k, v in c.items() if k not in ("grid", "pred", "ref")}}
         )
     write_json(folder / "metrics.json", rows)
     return {
