@@ -8,7 +8,8 @@ from untrained_models import untrained_pair
 from mace4ir.active_learning.sampling import Candidate, select_uncertain
 from mace4ir.evaluation import MaceIRCalculator, md_ir
 from mace4ir.evaluation.calculators.committee import CommitteeCalculator, force_disagreement
-from mace4ir.evaluation.harmonic.committee import harmonic_committee, match_modes
+from mace4ir.evaluation.harmonic.committee import harmonic_committee
+from mace4ir.evaluation.harmonic.mode_matching import match_modes
 from mace4ir.molecules import load_molecule
 
 

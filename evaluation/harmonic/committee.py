@@ -1,19 +1,16 @@
 """Harmonic IR of a committee: the mean model's spectrum with a spread per mode.
 
-Every member's Hessian and dipole derivatives are analysed at the mean model's minimum.
-Modes are not matched by sorted frequency (near-degenerate modes swap order between
-members) but by shape: each member mode goes to the mean mode it overlaps most, as an
-assignment problem on |overlap| of the mass-weighted mode vectors (scipy's Hungarian
-solver). The spread is the standard deviation of the matched members' frequencies and
-intensities.
+Every member's Hessian and dipole derivatives are analysed at the mean model's minimum,
+and its modes matched to the mean model's by shape (:mod:`.mode_matching`). The spread
+is the standard deviation of the matched members' frequencies and intensities.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from mace4ir.evaluation.harmonic.calculation import HarmonicResult, harmonic_ir
+from mace4ir.evaluation.harmonic.mode_matching import match_modes
 from mace4ir.evaluation.harmonic.normal_modes import analyse
 
 
@@ -39,19 +36,6 @@ def harmonic_committee(atoms, committee, **harmonic_kwargs) -> HarmonicResult:
         member_intensities_km_mol=intens.tolist(),
     )
     return mean
-
-
-def match_modes(reference: np.ndarray, modes: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """Index into ``modes`` of the mode matching each ``reference`` mode (both (n_vib, n, 3))."""
-    w = np.sqrt(masses)[None, :, None]
-
-    def unit(m):
-        v = (m * w).reshape(len(m), -1)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-    overlap = np.abs(unit(reference) @ unit(modes).T)
-    _, cols = linear_sum_assignment(-overlap)
-    return cols
 
 
 def frequency_spread(result: HarmonicResult) -> float:

@@ -12,10 +12,12 @@ import numpy as np
 import torch
 
 
-class MaceProvider:
-    def __init__(self, calculator, atoms_list):
-        self.engine = calculator.engine
-        self.graph = self.engine.graph(atoms_list)
+class _PackedGraph:
+    """All replicas in one packed graph, its edges rebuilt only when an atom moved more than
+    skin/2 (shared by the single-model and the committee provider)."""
+
+    def __init__(self, engine, atoms_list):
+        self.graph = engine.graph(atoms_list)
         self.rebuilds = 0
 
     def _graph_for(self, positions):
@@ -23,6 +25,12 @@ class MaceProvider:
             self.graph = self.graph.rebuilt(positions)
             self.rebuilds += 1
         return self.graph
+
+
+class MaceProvider(_PackedGraph):
+    def __init__(self, calculator, atoms_list):
+        self.engine = calculator.engine
+        super().__init__(self.engine, atoms_list)
 
     def forces(self, positions: torch.Tensor):
         """(energies (n_mol,), forces (n_atoms, 3))."""
@@ -38,7 +46,7 @@ class MaceProvider:
         return mu.detach(), dmu.detach()
 
 
-class CommitteeProvider:
+class CommitteeProvider(_PackedGraph):
     """A committee's mean forces and dipoles on one packed graph; the members' forces of the
     last call stay in ``member_forces`` (K, n_atoms, 3) for uncertainty-driven sampling."""
 
@@ -48,15 +56,8 @@ class CommitteeProvider:
             committee.n_ef,
             committee.n_dipole,
         )
-        self.graph = self.engines[0].graph(atoms_list)
-        self.rebuilds = 0
+        super().__init__(self.engines[0], atoms_list)
         self.member_forces = None
-
-    def _graph_for(self, positions):
-        if self.graph.needs_rebuild(positions):
-            self.graph = self.graph.rebuilt(positions)
-            self.rebuilds += 1
-        return self.graph
 
     def forces(self, positions: torch.Tensor):
         graph = self._graph_for(positions)

@@ -3,8 +3,8 @@
 * held-out error: the committee mean against the oracle on frames it never trained on
   (forces meV/Å, dipoles meÅ), and its force disagreement there;
 * harmonic: the committee's spectrum from the oracle's minimum, its per-mode frequency
-  spread, and the frequency MAE / intensity Pearson against the oracle's own harmonic
-  spectrum (modes matched one-to-one, Hungarian).
+  spread, and the frequency MAE (modes assigned by frequency, Hungarian) and the intensity
+  Pearson (modes matched by shape) against the oracle's own harmonic spectrum.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from mace4ir.data_prep.prepared.records import record_to_atoms
 from mace4ir.evaluation.calculators.committee import CommitteeCalculator
 from mace4ir.evaluation.harmonic.committee import frequency_spread, harmonic_committee
-from mace4ir.evaluation.spectra.metrics import mode_mae
+from mace4ir.evaluation.harmonic.mode_matching import compare_harmonic
 
 
 def assess(run, k: int, committee_folder, refs, holdout: list[str]) -> list[dict]:
@@ -55,17 +55,7 @@ def holdout_errors(committee, records: list[dict]) -> dict:
 
 def harmonic_scores(committee, ref) -> dict:
     result = harmonic_committee(ref.atoms, committee)
-    scores = mode_mae(
-        result.frequencies_cm1,
-        result.intensities_km_mol,
-        ref.frequencies_cm1,
-        ref.intensities_km_mol,
-    )
-    return {
-        "frequency_spread_cm1": frequency_spread(result),
-        "frequency_mae_cm1": scores["frequency_mae_cm1"],
-        "intensity_pearson": scores["intensity_pearson"],
-    }
+    return {"frequency_spread_cm1": frequency_spread(result), **compare_harmonic(result, ref)}
 
 
 def _n_train(path) -> dict[str, int]:

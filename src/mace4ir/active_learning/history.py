@@ -23,6 +23,7 @@ COLUMNS = (
     "holdout_force_disagreement_meV_A",
     "frequency_spread_cm1",
     "frequency_mae_cm1",
+    "frequency_mae_shape_cm1",
     "intensity_pearson",
     "elapsed_min",
     "cpu_min",

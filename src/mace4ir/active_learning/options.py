@@ -40,7 +40,7 @@ class ALOptions:
     source: str | None = None  # release folder / Hub id / fine-tuning source of the EF+D pair
     ef: str | None = None  # or a training RUN of each kind
     dipole: str | None = None
-    initial_per_mode: int = 4  # normal-mode frames per vibrational mode and molecule
+    initial_per_mode: int = 8  # normal-mode frames per vibrational mode and molecule
     initial_temperature_K: float = 300.0
     holdout_per_molecule: int = 10  # held-out oracle frames per molecule (never trained on)
     frames_per_temperature: int = 5  # labelled per molecule, temperature and iteration

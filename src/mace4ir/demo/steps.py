@@ -195,6 +195,7 @@ def harmonic_pair(name, atoms, calc, xtb, c, folder: Path) -> dict:
             if k != "assignment"
         },
         **metrics.compare_spectra(spec["model"], spec["xtb"], grid),
+        "intensity_pearson_shape": _shape_matched_pearson(m, x, atoms),
         "imaginary_model": len(m["imaginary_cm1"]),
         "converged_model": m["converged"],
         "converged_xtb": x["converged"],
@@ -207,6 +208,15 @@ def harmonic_pair(name, atoms, calc, xtb, c, folder: Path) -> dict:
         comments="",
     )
     return row
+
+
+def _shape_matched_pearson(model: dict, xtb: dict, atoms) -> float:
+    """Intensity Pearson over modes matched by shape (close frequencies would swap modes)."""
+    from mace4ir.evaluation.harmonic.mode_matching import match_modes
+    from mace4ir.evaluation.spectra.metrics import pearson
+
+    order = match_modes(np.asarray(xtb["modes"]), np.asarray(model["modes"]), atoms.get_masses())
+    return pearson(np.asarray(model["intensities_km_mol"])[order], xtb["intensities_km_mol"])
 
 
 def step_harmonic(run) -> dict:
