@@ -150,7 +150,7 @@ class Trainer:
             return None
         saved = checkpoint.latest(ckpt_dir)
         if saved is None:
-            log.warning("--resume: no checkpoint in %s yet, starting from scratch", ckpt_dir)
+            log.info("--resume: no checkpoint in %s yet, starting from scratch", ckpt_dir)
             return None
         checkpoint.check_compatible(saved, self.manifest_sha, self.data)
         log.info("resuming from %s", saved["path"])
