@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 MOLECULES = {"dimethyl ether": "COC", "fluoroethene": "C=CF", "dimethyl selenide": "C[Se]C"}
-MD = dict(replicas=4, thermalization_ps=1.0, production_ps=4.0, max_corr_fs=500.0, traj_every=0)
+MD = dict(replicas=4, thermalization_ps=0.5, production_ps=3.0, max_corr_fs=500.0, traj_every=0)
 
 log = logging.getLogger("closed_loop")
 
