@@ -138,3 +138,33 @@ def test_labels_are_formation_energies_in_the_sample_convention():
     refs = sum(atom_reference_energy(int(z)) for z in water.numbers) * units.Hartree
     assert lab["energy"] == pytest.approx(total - refs, abs=1e-6)
     np.testing.assert_allclose(lab["forces"], water.get_forces(), atol=1e-8)
+
+
+def test_active_learning_from_scratch(tmp_path):
+    """No starting model: fresh members of the scratch configs, then the usual loop."""
+    from mace4ir.active_learning.loop import active_learn
+    from mace4ir.active_learning.options import load_options
+
+    overrides = {
+        **TINY,
+        "initial_per_mode": 3,
+        "fit": {**TINY["fit"], "scratch": {"ef": "ef_tiny", "dipole": "dipole_tiny"}},
+        "stop": {"max_iterations": 1},
+    }
+    out = active_learn(load_options(["O"], tmp_path / "al", None, overrides))
+    spec = json.loads((out / "iterations/iter_000/committee/ef_00/ef/best_model.json").read_text())
+    assert spec["atomic_numbers"] == [1, 8]  # built for the data, not inherited from a foundation
+    config = yaml.safe_load(
+        (out / "iterations/iter_000/committee/ef_01/ef/config.yaml").read_text()
+    )
+    assert config["model"] == "ef_tiny" and config["train"]["seed"] == 1000
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert len(rows) == 1 and float(rows[0]["holdout_force_mae_meV_A"]) > 0
+
+
+def test_bad_selection_is_a_clear_error(tmp_path):
+    from mace4ir.active_learning.options import load_options
+    from mace4ir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="selection must be"):
+        load_options(["O"], tmp_path, None, {"selection": "random"})

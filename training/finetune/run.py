@@ -32,7 +32,8 @@ RECORD = "finetune.json"
 
 @dataclass
 class FinetuneOptions:
-    source: str  # training RUN, release folder, Hub id or (trusted) mace-torch .model
+    source: str | None  # training RUN, release folder, Hub id, (trusted) mace-torch .model;
+    # None: fresh models of the ``scratch`` configs, trained on the same data the same way
     data: str  # prepared dir, extxyz file or QCML-format folder
     out: str
     kinds: tuple[str, ...] | None = None  # default: every kind the source holds
@@ -48,19 +49,20 @@ class FinetuneOptions:
     seed: int = 0
     resume: bool = False
     overrides: dict = field(default_factory=dict)  # training-config keys (max_steps=...)
+    scratch: dict = field(default_factory=lambda: {"ef": "ef_small", "dipole": "dipole"})
 
 
 def finetune(opts: FinetuneOptions) -> dict[str, list[Path]]:
     """Train every member; returns ``{kind: [member run dirs]}``."""
     out = Path(opts.out)
-    kinds = tuple(opts.kinds or source_kinds(opts.source))
+    kinds = tuple(opts.kinds or (source_kinds(opts.source) if opts.source else ("ef", "dipole")))
     _claim(out, opts)
     new = new_records(opts.data, out / "work", opts.val_fraction, opts.seed)
     elements = sorted({int(z) for recs in new.values() for r in recs for z in r["atomic_numbers"]})
-    starts, knowns = {}, {}
-    for kind in kinds:
+    starts, knowns = dict.fromkeys(kinds), {}
+    for kind in kinds if opts.source else ():
         starts[kind], knowns[kind] = _adapt(opts, kind, elements)
-    if "ef" in starts:
+    if starts.get("ef") is not None:
         new = _onto_foundation_zero(starts["ef"], knowns["ef"], new)
     splits = mix_with_replay(new, opts.replay, opts.replay_fraction, opts.seed)
     source = {"finetune_of": str(opts.source), "data": str(opts.data), "replay": opts.replay}
@@ -71,7 +73,8 @@ def finetune(opts: FinetuneOptions) -> dict[str, list[Path]]:
             data = _member_data(out, splits, source, i, opts)
             run = member_dir(out / kind, i, opts.committee)
             overrides = {**opts.overrides, "seed": opts.seed + 1000 * i}
-            train(data, run, config=opts.config, resume=opts.resume, init=start, **overrides)
+            model = opts.scratch[kind]  # used only without a starting point
+            train(data, run, model, config=opts.config, resume=opts.resume, init=start, **overrides)
             members[kind].append(run)
     if opts.committee > 1:
         write_committee(out, members)

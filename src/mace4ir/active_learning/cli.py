@@ -28,6 +28,13 @@ def register(sub) -> None:
     p.add_argument("--from", dest="source", metavar="RELEASE", help="release folder or Hub id")
     p.add_argument("--ef", metavar="RUN", help="EF model to start from (training RUN)")
     p.add_argument("--dipole", metavar="RUN", help="dipole model to start from (training RUN)")
+    p.add_argument(
+        "--scratch-models",
+        nargs=2,
+        metavar=("EF", "DIPOLE"),
+        help="model configs trained from scratch when no starting model is given "
+        "(default ef_small dipole)",
+    )
     p.add_argument("--config", help="active-learning config YAML (overrides the defaults)")
     p.add_argument("--committee", type=int, help="EF committee members (default 3)")
     p.add_argument("--max-oracle-calls", type=int, help="label budget, all molecules (default 600)")
@@ -52,7 +59,12 @@ def _run(args) -> int:
         "dipole": args.dipole,
         "workers": args.workers,
         "seed": args.seed,
-        "fit": {"committee": args.committee},
+        "fit": {
+            "committee": args.committee,
+            "scratch": dict(zip(("ef", "dipole"), args.scratch_models))
+            if args.scratch_models
+            else None,
+        },
         "stop": {
             "max_oracle_calls": args.max_oracle_calls,
             "max_minutes": args.max_minutes,

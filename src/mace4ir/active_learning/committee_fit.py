@@ -21,10 +21,11 @@ from mace4ir.workers import run_resilient
 
 @dataclass
 class Sources:
-    """Where each kind's members start: a foundation (same for all) or per-member runs."""
+    """Where each kind's members start: a foundation (same for all), per-member runs, or None
+    (fresh models of ``FitOptions.scratch``)."""
 
-    ef: list[str]
-    dipole: list[str]
+    ef: list[str | None]
+    dipole: list[str | None]
 
 
 def member_out(folder: Path, kind: str, index: int) -> Path:
@@ -75,7 +76,8 @@ def fit_committee(
 def _task(folder, data, kind, index, source, fit: FitOptions, first: bool, seed: int) -> dict:
     steps = fit.first_max_steps if first else fit.max_steps
     return {
-        "source": str(source),
+        "source": None if source is None else str(source),  # None: from scratch
+        "scratch": fit.scratch,
         "data": str(data),
         "out": str(member_out(folder, kind, index)),
         "kind": kind,
@@ -111,6 +113,7 @@ def _fit_member(task: dict) -> None:
             config=task["config"],
             val_fraction=task["val_fraction"],
             seed=task["seed"],
+            scratch=task["scratch"],
             resume=True,
             overrides=task["overrides"],
         )

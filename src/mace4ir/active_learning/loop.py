@@ -249,10 +249,12 @@ def _sources(run: Run, k: int) -> Sources:
         )
     ef = run.opts.ef or run.opts.source
     dipole = run.opts.dipole or run.opts.source
-    if not ef or not dipole:
+    if bool(ef) != bool(dipole):
         raise Mace4irError(
-            "active learning needs a starting model: --from RELEASE, or --ef RUN and --dipole RUN"
+            "give --ef and --dipole together (or --from RELEASE, or neither: from scratch)"
         )
+    if not ef:
+        log.info("no starting model: fresh %s and %s models (fit.scratch)", *fit.scratch.values())
     return Sources(ef=[ef] * fit.committee, dipole=[dipole] * fit.dipole_members)
 
 

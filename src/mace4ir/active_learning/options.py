@@ -28,6 +28,7 @@ class FitOptions:
     first_max_steps: int = 1500  # fine-tuning steps in iteration 0 (from the foundation)
     max_steps: int = 400  # steps per later iteration (members continue from their weights)
     config: str = "finetune"  # training config
+    scratch: dict = field(default_factory=lambda: {"ef": "ef_small", "dipole": "dipole"})
     val_fraction: float = 0.1
     overrides: dict = field(default_factory=dict)  # any training-config keys
 
@@ -52,6 +53,12 @@ class ALOptions:
     harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
     workers: int = 0  # oracle processes (0: one per core)
     seed: int = 0
+
+    def __post_init__(self):
+        if self.selection not in ("uncertainty", "uniform"):
+            raise ConfigError(
+                f"selection must be 'uncertainty' or 'uniform', got {self.selection!r}"
+            )
 
     def record(self) -> dict:
         """The inputs a resumed run must share (JSON-able)."""
