@@ -156,8 +156,14 @@ def scores(atoms, calc, xtb: dict, folder: Path, args) -> dict:
     ref = xtb["harmonic"]
     out = compare_harmonic(harmonic_ir(ref.atoms.copy(), calc), ref)
     if xtb["md"] is not None:
-        spec = md_ir(ref.atoms, calc, out=folder / "md", progress=False, **MD).spectra[0]
-        out["md_pearson"] = compare_on_band(spec, xtb["md"])["pearson"]
+        from mace4ir.evaluation.md.simulation import MDUnstable
+
+        try:
+            spec = md_ir(ref.atoms, calc, out=folder / "md", progress=False, **MD).spectra[0]
+            out["md_pearson"] = compare_on_band(spec, xtb["md"])["pearson"]
+        except MDUnstable as exc:  # the model lets the molecule fly apart: no spectrum
+            log.warning("%s", exc)
+            out["md_pearson"], out["md_unstable"] = None, str(exc)
     return out
 
 

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from ase.build import molecule
 from ase.io import read
 from untrained_models import untrained_pair
@@ -244,3 +245,37 @@ def test_killed_run_resumes_identically(water_harmonic, tmp_path):
         b = (tmp_path / "fresh" / "traj" / name).read_text()
         assert a == b  # no lost or duplicated frames
     assert len(read(killed / "traj" / "mol000_rep002.extxyz", index=":")) == 4200 // 50
+
+
+class _Repulsive:
+    """A provider whose atoms push each other away: every molecule flies apart."""
+
+    watch_intact = True
+
+    def bind(self, replicas, device):
+        self.n = sum(len(a) for a in replicas)
+        self.n_mol = len(replicas)
+        return self
+
+    def forces(self, positions):
+        centre = positions.mean(0, keepdim=True)
+        return torch.zeros(self.n_mol, dtype=torch.float64), 5.0 * (positions - centre)
+
+    def dipoles(self, positions, velocities=None):
+        return torch.zeros((self.n_mol, 3), dtype=torch.float64), None
+
+
+def test_md_stops_with_a_clear_error_when_a_molecule_flies_apart():
+    from mace4ir.evaluation.md.simulation import MDUnstable
+
+    with pytest.raises(
+        MDUnstable, match=r"H2O \(replica 0\): an atom is .* from the molecule's centre"
+    ):
+        md_ir(
+            molecule("H2O"),
+            _Repulsive(),
+            replicas=1,
+            thermalization_ps=0.5,
+            production_ps=0.5,
+            progress=False,
+        )

@@ -16,6 +16,8 @@ class _PackedGraph:
     """All replicas in one packed graph, its edges rebuilt only when an atom moved more than
     skin/2 (shared by the single-model and the committee provider)."""
 
+    watch_intact = True  # the MD stops a molecule that flies apart (MDUnstable)
+
     def __init__(self, engine, atoms_list):
         self.graph = engine.graph(atoms_list)
         self.rebuilds = 0

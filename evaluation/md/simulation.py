@@ -27,6 +27,14 @@ ASE_FRICTION_TO_FS_INV = units.fs  # γ in ASE internal units (1/(Å·sqrt(amu/e
 ROUTES = ("fd", "apt")
 
 
+INTACT_EVERY = 50  # steps between checks that every molecule holds together
+INTACT_MARGIN_A = 20.0  # Å farther than at the start from the centre: no bond reaches that far
+
+
+class MDUnstable(Mace4irError):
+    """A molecule flew apart during MD."""
+
+
 @dataclass
 class MDOptions:
     """Paper defaults (MACE4IR Methods). friction 0.01 in ASE 3.22 units = 9.82e-4 fs^-1."""
@@ -205,6 +213,13 @@ class _Simulation:
         )
         self.masses = masses
         self.mu_chunks, self.dmu_chunks, self.temp_chunks = [], [], []
+        # models on packed graphs: an atom far away makes the neighbour search grow without bound
+        # (an exact harmonic model drifts apart along its linearised rotations, and may)
+        self.watch_intact = getattr(provider, "watch_intact", False)
+        reach = [np.linalg.norm(a.positions - a.positions.mean(0), axis=1).max() for a in replicas]
+        self.reach_limit = (
+            torch.as_tensor(reach, dtype=torch.float64, device=device) + INTACT_MARGIN_A
+        )
         self.state = self._restore() if store is not None else None
         if self.state is None:
             self.state = self._initial_state(device)
@@ -254,6 +269,8 @@ class _Simulation:
         for _ in range(n_steps):
             self._set_friction()
             self.state = self.integrator.step(self.state, self.provider.forces)
+            if self.watch_intact and self.state.step % INTACT_EVERY == 0:
+                self._check_intact()
             production = self.state.step > self.opts.n_therm
             if production:
                 m, d = self.provider.dipoles(
@@ -275,6 +292,27 @@ class _Simulation:
         if self.store is not None:
             self.store.save_chunk(
                 start, self.state, self.generator, mu_arr, dmu_arr, temp_arr, frames
+            )
+
+    def _check_intact(self) -> None:
+        """Stop a run whose molecule flies apart or blows up (an unstable model far from its
+        data): its spectrum would be meaningless, and the neighbour lists of atoms hundreds
+        of Å apart grow without bound."""
+        pos = self.state.positions
+        centre = torch.zeros((len(self.replicas), 3), dtype=pos.dtype, device=pos.device)
+        centre.index_add_(0, self.batch, pos)
+        centre /= torch.as_tensor(np.diff(self.ptr), dtype=pos.dtype, device=pos.device)[:, None]
+        reach = torch.zeros(len(self.replicas), dtype=pos.dtype, device=pos.device)
+        dist = (pos - centre[self.batch]).norm(dim=1)
+        reach.index_reduce_(0, self.batch, dist, "amax", include_self=False)
+        bad = torch.nonzero(~(reach <= self.reach_limit)).flatten().tolist()  # NaN counts as bad
+        if bad:
+            r = bad[0]
+            raise MDUnstable(
+                f"{self.replicas[r].get_chemical_formula()} (replica {r}): an atom is "
+                f"{float(reach[r]):.1f} Å from the molecule's centre at step {self.state.step} "
+                f"(start: {float(self.reach_limit[r]) - INTACT_MARGIN_A:.1f} Å); the model lets it "
+                "fly apart, so the MD stops (use a better-trained model, or a smaller time step)"
             )
 
     def _set_friction(self) -> None:
