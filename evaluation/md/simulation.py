@@ -304,7 +304,7 @@ class _Simulation:
         centre /= torch.as_tensor(np.diff(self.ptr), dtype=pos.dtype, device=pos.device)[:, None]
         reach = torch.zeros(len(self.replicas), dtype=pos.dtype, device=pos.device)
         dist = (pos - centre[self.batch]).norm(dim=1)
-        reach.index_reduce_(0, self.batch, dist, "amax", include_self=False)
+        reach.scatter_reduce_(0, self.batch, dist, "amax", include_self=False)
         bad = torch.nonzero(~(reach <= self.reach_limit)).flatten().tolist()  # NaN counts as bad
         if bad:
             r = bad[0]
