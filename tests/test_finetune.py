@@ -138,3 +138,33 @@ def test_cli_refuses_resume_with_other_inputs(foundation, tmp_path):
     assert main(argv) == 2  # exists: needs --resume
     assert main([*argv, "--resume", "--replay-fraction", "0.3"]) == 2  # other inputs
     assert main([*argv, "--resume"]) == 0
+
+
+def test_element_table_cut_to_the_data_is_exact_and_cheaper(foundation):
+    from mace4ir.training.finetune.elements import with_element_table
+
+    model, spec = load_model(foundation["ef"] / "best_model")
+    small, small_spec = with_element_table(model, spec, [1, 6, 8])
+    assert small_spec["atomic_numbers"] == [1, 6, 8] and len(spec["atomic_numbers"]) > 3
+    records = xtb_records("CCO", 4)
+    assert _mse(small, small_spec, records) == pytest.approx(
+        force_mse(foundation["ef"], records), rel=1e-6
+    )
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(small) < n(model)
+
+
+def test_cut_table_cannot_replay(foundation, prepared_sample, tmp_path):
+    from mace4ir.errors import Mace4irError
+
+    data = xtb_extxyz(tmp_path / "w.extxyz", "O", 6)
+    opts = FinetuneOptions(
+        source=str(foundation["ef"]),
+        data=str(data),
+        out=str(tmp_path / "x"),
+        replay=str(prepared_sample),
+        replay_fraction=0.3,
+        data_elements_only=True,
+    )
+    with pytest.raises(Mace4irError, match="cannot replay"):
+        finetune(opts)

@@ -187,6 +187,12 @@ def _register_finetune(sub) -> None:
         metavar="N",
         help="fine-tune N members per kind, each on a bootstrap resample",
     )
+    p.add_argument(
+        "--data-elements-only",
+        action="store_true",
+        help="cut the model's element table to the elements of the new data: a faster, "
+        "specialised model (mace-torch's contractions cost in proportion to the table)",
+    )
     p.add_argument("--config", default="finetune", help="training config (name or YAML path)")
     p.add_argument(
         "--val-fraction",
@@ -229,6 +235,7 @@ def _finetune(args) -> int:
             config=args.config,
             val_fraction=args.val_fraction,
             trust_pickle=args.trust_pickle,
+            data_elements_only=args.data_elements_only,
             ef_file=args.ef_file,
             dipole_file=args.dipole_file,
             seed=args.seed,

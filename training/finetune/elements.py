@@ -1,4 +1,4 @@
-"""Extending a model's element table for new data, with mace-torch's own transfer.
+"""A model's element table extended for new data (or cut to it), with mace-torch's own transfer.
 
 ``mace.tools.finetuning_utils.load_foundations_elements`` copies a foundation model's
 weights into a model built for another element table, picking each per-element weight
@@ -41,34 +41,36 @@ def donor(z: int, known: list[int]) -> int:
     return min(pool, key=lambda k: (abs(k - z), k))
 
 
-def extended_spec(spec: dict, new_elements: list[int]) -> tuple[dict, list[int]]:
-    """(spec for the union element table, donor of every table entry)."""
+def table_spec(spec: dict, table: list[int]) -> tuple[dict, list[int]]:
+    """(spec for the element table ``table``, donor of every table entry)."""
     known = list(spec["atomic_numbers"])
-    table = sorted(set(known) | {int(z) for z in new_elements})
     donors = [z if z in known else donor(z, known) for z in table]
     out = copy.deepcopy(spec)
-    out["atomic_numbers"] = table
+    out["atomic_numbers"] = list(table)
     if "atomic_energies" in spec:
         e0 = dict(zip(known, spec["atomic_energies"]))
         out["atomic_energies"] = [float(e0[d]) for d in donors]
     return out, donors
 
 
-def extend_elements(model: torch.nn.Module, spec: dict, elements) -> tuple[torch.nn.Module, dict]:
-    """The model (and spec) with every element of ``elements`` in its table; unchanged if it
-    already has them all."""
+def with_element_table(model: torch.nn.Module, spec: dict, table) -> tuple[torch.nn.Module, dict]:
+    """The model (and spec) for the element table ``table``: new elements start from their
+    donors, elements left out are dropped (a smaller table is a cheaper model: mace-torch's
+    contractions cost in proportion to it). Unchanged if the table is the same."""
     from mace.tools.finetuning_utils import load_foundations_elements
     from mace.tools.utils import AtomicNumberTable
 
-    new = sorted({int(z) for z in elements} - set(spec["atomic_numbers"]))
-    if not new:
+    table = sorted({int(z) for z in table})
+    if table == list(spec["atomic_numbers"]):
         return model, spec
-    new_spec, donors = extended_spec(spec, new)
-    for z in new:
-        d = donors[new_spec["atomic_numbers"].index(z)]
-        log.info(
-            "new element %s starts from the weights of %s", chemical_symbols[z], chemical_symbols[d]
-        )
+    new_spec, donors = table_spec(spec, table)
+    for z, d in zip(table, donors):
+        if z != d:
+            log.info(
+                "new element %s starts from the weights of %s",
+                chemical_symbols[z],
+                chemical_symbols[d],
+            )
     target = build_model(new_spec)
     max_l = max(ir.l for _, ir in _hidden_irreps(spec))
     with _as_mace_expects(target), _as_mace_expects(model):
@@ -77,6 +79,11 @@ def extend_elements(model: torch.nn.Module, spec: dict, elements) -> tuple[torch
         )
     _set_e0s(target, new_spec)
     return target.eval(), new_spec
+
+
+def extend_elements(model: torch.nn.Module, spec: dict, elements) -> tuple[torch.nn.Module, dict]:
+    """The model (and spec) with every element of ``elements`` added to its table."""
+    return with_element_table(model, spec, set(spec["atomic_numbers"]) | {int(z) for z in elements})
 
 
 def _hidden_irreps(spec: dict):

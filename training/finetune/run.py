@@ -19,7 +19,7 @@ import numpy as np
 
 from mace4ir.errors import Mace4irError
 from mace4ir.training.finetune.data import mix_with_replay, new_records, write_finetune_data
-from mace4ir.training.finetune.elements import extend_elements
+from mace4ir.training.finetune.elements import extend_elements, with_element_table
 from mace4ir.training.finetune.energies import absorb_in_e0s, energy_offsets, shift_labels
 from mace4ir.training.finetune.foundation import load_foundation, source_kinds
 from mace4ir.training.loop.trainer import train
@@ -45,6 +45,7 @@ class FinetuneOptions:
     trust_pickle: bool = False  # allow mace-torch pickles as the source (they can run code)
     ef_file: str | None = None  # model names in a release holding several
     dipole_file: str | None = None
+    data_elements_only: bool = False  # cut the table to the data's elements (faster; replay off)
     val_fraction: float = 0.1
     seed: int = 0
     resume: bool = False
@@ -55,6 +56,11 @@ class FinetuneOptions:
 def finetune(opts: FinetuneOptions) -> dict[str, list[Path]]:
     """Train every member; returns ``{kind: [member run dirs]}``."""
     out = Path(opts.out)
+    if opts.data_elements_only and opts.replay and opts.replay_fraction > 0:
+        raise Mace4irError(
+            "--data-elements-only cuts the element table to the new data's elements; it "
+            "cannot replay other data"
+        )
     kinds = tuple(opts.kinds or (source_kinds(opts.source) if opts.source else ("ef", "dipole")))
     _claim(out, opts)
     new = new_records(opts.data, out / "work", opts.val_fraction, opts.seed)
@@ -110,7 +116,10 @@ def _adapt(opts: FinetuneOptions, kind: str, elements: list[int]) -> tuple[Start
     names = {"ef": opts.ef_file, "dipole": opts.dipole_file}
     model, spec, path = load_foundation(opts.source, kind, opts.trust_pickle, names)
     known = set(spec["atomic_numbers"])
-    model, spec = extend_elements(model, spec, elements)
+    if opts.data_elements_only:
+        model, spec = with_element_table(model, spec, elements)
+    else:
+        model, spec = extend_elements(model, spec, elements)
     return StartingPoint.from_model(model, spec, str(path)), known
 
 

@@ -78,6 +78,7 @@ def _task(folder, data, kind, index, source, fit: FitOptions, first: bool, seed:
     return {
         "source": None if source is None else str(source),  # None: from scratch
         "scratch": fit.scratch,
+        "data_elements_only": fit.data_elements_only,
         "data": str(data),
         "out": str(member_out(folder, kind, index)),
         "kind": kind,
@@ -114,6 +115,7 @@ def _fit_member(task: dict) -> None:
             val_fraction=task["val_fraction"],
             seed=task["seed"],
             scratch=task["scratch"],
+            data_elements_only=task["data_elements_only"],
             resume=True,
             overrides=task["overrides"],
         )

@@ -28,6 +28,7 @@ class FitOptions:
     first_max_steps: int = 1500  # fine-tuning steps in iteration 0 (from the foundation)
     max_steps: int = 400  # steps per later iteration (members continue from their weights)
     config: str = "finetune"  # training config
+    data_elements_only: bool = True  # members know the molecules' elements only: ~5x cheaper
     scratch: dict = field(default_factory=lambda: {"ef": "ef_small", "dipole": "dipole"})
     val_fraction: float = 0.1
     overrides: dict = field(default_factory=dict)  # any training-config keys
