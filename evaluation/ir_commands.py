@@ -83,7 +83,8 @@ def _md_parser(sub) -> None:
         description="MD-based IR spectrum (BAOAB Langevin, all replicas in one batch). Defaults "
         "from configs/ir/md.yaml (paper: 300 K, 0.5 fs, 5 ps + 50 ps, friction "
         "9.82e-4 fs^-1 = 0.01 ASE units). Writes trajectories (extxyz), spectrum.csv "
-        "(km/mol per cm^-1, mean and spread over replicas) and spectrum.png; rerunning "
+        "(km/mol per cm^-1, mean and spread over replicas; with --committee also over the "
+        "dipole members along the committee-mean trajectory) and spectrum.png; rerunning "
         "with the same --out resumes an interrupted run.",
     )
     _common(p)
@@ -149,6 +150,14 @@ def _kind(spec) -> str:
     if spec["type"] == "xtb":
         return "xtb"
     return "committee mean ± spread" if spec.get("committee") else "model"
+
+
+def _md_label(spec, spectrum, replicas: int) -> str:
+    who = "committee mean" if spec.get("committee") else _kind(spec)
+    band = "replicas"
+    if spectrum.per_member is not None:
+        band += f" and {len(spectrum.per_member)} dipole members"
+    return f"MD ({who}, {replicas} replicas; band: spread over {band})"
 
 
 def _reference_curve(reference, grid):
@@ -354,9 +363,9 @@ def run_md(args) -> int:
             name,
             grid,
             spec.intensity[keep],
-            spec.std[keep],
+            spec.band[keep],
             _reference_curve(reference, grid),
-            f"MD ({_kind(calc_spec)}, {result.options.replicas} replicas)",
+            _md_label(calc_spec, spec, result.options.replicas),
         )
         log.info(
             "%s: MD spectrum -> %s (trajectories in %s)%s",

@@ -76,6 +76,35 @@ def test_committee_of_identical_members_runs_the_same_md(pairs, tmp_path):
     )
 
 
+def test_md_band_over_dipole_members_is_zero_for_identical_ones_and_survives_a_resume(
+    pairs, tmp_path
+):
+    a, b = pairs
+    mol = load_molecule("O")
+    kw = dict(
+        replicas=2, thermalization_ps=0.0, production_ps=0.01, chunk_steps=8, seed=5, progress=False
+    )
+
+    def dipoles_of(*members):
+        return CommitteeCalculator.from_models([a[:2]], [(m[2], m[3]) for m in members])
+
+    same = md_ir(mol, dipoles_of(a, a), **kw).spectra[0]
+    assert same.per_member.shape == (2, len(same.wavenumbers_cm1))
+    assert same.member_std.max() < 1e-9 * same.intensity.max()
+    res = md_ir(mol, dipoles_of(a, b), out=tmp_path / "md", **kw)
+    spec = res.spectra[0]
+    # the recorded members average to the dipole that made the mean spectrum
+    assert res.members.shape == (1, 2, 2, res.dipoles.shape[2], 3)
+    np.testing.assert_allclose(res.members.mean(axis=1), res.dipoles, atol=1e-12)
+    assert spec.member_std.max() > 1e-3 * spec.intensity.max()
+    assert np.all(spec.band >= spec.std) and np.any(spec.band > spec.std)
+    header = (tmp_path / "md" / "spectrum_mol000.csv").read_text().splitlines()[0]
+    assert header.split(",")[-1] == "std_over_members"
+    # a rerun on the finished folder rebuilds the band from its chunk files alone
+    again = md_ir(mol, dipoles_of(a, b), out=tmp_path / "md", **kw).spectra[0]
+    np.testing.assert_allclose(again.member_std, spec.member_std, rtol=1e-12)
+
+
 def test_selection_takes_the_most_uncertain_frames_spread_over_trajectories():
     pos = np.zeros((1, 3))
     frames = [Candidate(0, s, u, pos) for s, u in ((10, 0.9), (20, 0.95), (30, 0.1), (400, 0.8))]

@@ -133,3 +133,34 @@ def test_harmonic_xtb_uses_the_molecules_charge(tmp_path):
     ).frequencies_cm1
     assert got == pytest.approx(list(ion), abs=0.5)
     assert abs(ion[0] - neutral[0]) > 20  # the two species really differ
+
+
+def test_committee_spectra_from_the_cli_carry_the_members_spread(tmp_path):
+    """``ir harmonic|md --committee`` on a committee folder (two EF and two D members that
+    differ by seed): per-mode spread in modes.csv, a band over replicas and members in MD."""
+    from mace4ir.training.models.committee import write_committee
+
+    root = tmp_path / "committee"
+    runs = {"ef": [], "dipole": []}
+    for i, seed in enumerate((0, 3)):
+        ef, ef_spec, d, d_spec = untrained_pair(seed=seed)
+        for kind, model, spec in (("ef", ef, ef_spec), ("dipole", d, d_spec)):
+            run = root / kind / f"member_{i:02d}"
+            save_model(model, spec, run / "best_model")
+            runs[kind].append(run)
+    write_committee(root, runs)
+    models = ["--ef", str(root), "--dipole", str(root), "--committee"]
+    harmonic = ["ir", "harmonic", "C=O", *models, "--no-optimize", "--out", str(tmp_path / "h")]
+    assert main(harmonic) == 0
+    with open(next((tmp_path / "h").glob("*/modes.csv"))) as fh:
+        header = fh.readline().strip().split(",")
+    modes = np.loadtxt(next((tmp_path / "h").glob("*/modes.csv")), delimiter=",", skiprows=1)
+    assert header[-2:] == ["frequency_std_cm1", "intensity_std_km_mol"]
+    assert modes.shape[0] == 6 and np.all(modes[:, -2] > 0)  # two different members disagree
+    md = ["ir", "md", "C=O", *models, "--replicas", "2", "--thermalization-ps", "0.002"]
+    md += ["--production-ps", "0.01", "--out", str(tmp_path / "md"), "--no-progress"]
+    assert main(md) == 0
+    spectrum_csv = next((tmp_path / "md").glob("*/md_spectrum.csv"))
+    assert spectrum_csv.read_text().splitlines()[0].endswith(",std_over_members")
+    spectrum = np.loadtxt(spectrum_csv, delimiter=",", skiprows=1)
+    assert spectrum.shape[1] == 4 and spectrum[:, 3].max() > 0

@@ -36,16 +36,28 @@ class SpectrumResult:
     intensity: np.ndarray  # mean over replicas, km/mol per cm^-1
     std: np.ndarray  # spread (standard deviation) over replicas
     per_replica: np.ndarray  # (n_replicas, n_wavenumbers)
+    # a committee's dipole members, each averaged over the replicas: (n_members, n_wavenumbers)
+    per_member: np.ndarray | None = None
+
+    @property
+    def member_std(self) -> np.ndarray | None:
+        """Spread (standard deviation) over the committee's dipole members, or None."""
+        return None if self.per_member is None else self.per_member.std(axis=0)
+
+    @property
+    def band(self) -> np.ndarray:
+        """±1σ band of the mean: the replica spread, combined in quadrature with the members'
+        spread for a committee (two independent sources: sampling and model)."""
+        member = self.member_std
+        return self.std if member is None else np.sqrt(self.std**2 + member**2)
 
     def to_csv(self, path) -> None:
+        columns = [self.wavenumbers_cm1, self.intensity, self.std]
         header = "wavenumber_cm1,intensity_km_mol_per_cm1,std_over_replicas"
-        np.savetxt(
-            path,
-            np.column_stack([self.wavenumbers_cm1, self.intensity, self.std]),
-            delimiter=",",
-            header=header,
-            comments="",
-        )
+        if self.per_member is not None:
+            columns.append(self.member_std)
+            header += ",std_over_members"
+        np.savetxt(path, np.column_stack(columns), delimiter=",", header=header, comments="")
 
 
 def dipole_derivative(dipoles: np.ndarray, timestep_fs: float) -> np.ndarray:

@@ -50,7 +50,10 @@ class MaceProvider(_PackedGraph):
 
 class CommitteeProvider(_PackedGraph):
     """A committee's mean forces and dipoles on one packed graph; the members' forces of the
-    last call stay in ``member_forces`` (K, n_atoms, 3) for uncertainty-driven sampling."""
+    last call stay in ``member_forces`` (K, n_atoms, 3) for uncertainty-driven sampling, and
+    the dipole members' series of the last call (μ, or dμ/dt when velocities were given) in
+    ``member_series`` (K, n_replicas, 3): the MD records them for a spectrum band over
+    members."""
 
     def __init__(self, committee, atoms_list):
         self.engines, self.n_ef, self.n_dipole = (
@@ -59,7 +62,7 @@ class CommitteeProvider(_PackedGraph):
             committee.n_dipole,
         )
         super().__init__(self.engines[0], atoms_list)
-        self.member_forces = None
+        self.member_forces = self.member_series = None
 
     def forces(self, positions: torch.Tensor):
         graph = self._graph_for(positions)
@@ -71,12 +74,14 @@ class CommitteeProvider(_PackedGraph):
         graph = self._graph_for(positions)
         engines = self.engines[: self.n_dipole]
         if velocities is None:
-            return torch.stack([e.dipoles_detached(graph, positions) for e in engines]).mean(
-                0
-            ), None
+            self.member_series = torch.stack(
+                [e.dipoles_detached(graph, positions) for e in engines]
+            )
+            return self.member_series.mean(0), None
         pairs = [e.dipole_velocity(graph, positions, velocities) for e in engines]
         mu = torch.stack([m.detach() for m, _ in pairs]).mean(0)
-        return mu, torch.stack([d.detach() for _, d in pairs]).mean(0)
+        self.member_series = torch.stack([d.detach() for _, d in pairs])
+        return mu, self.member_series.mean(0)
 
 
 class ASEProvider:

@@ -19,7 +19,7 @@ from ase import units
 from mace4ir.errors import Mace4irError
 from mace4ir.evaluation.md.autocorrelation import SpectrumResult, replica_spectra
 from mace4ir.evaluation.md.langevin import BAOAB, LangevinState
-from mace4ir.evaluation.md.store import MDStore
+from mace4ir.evaluation.md.store import SERIES, MDStore
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,9 @@ class MDResult:
     dmu_dt: np.ndarray | None  # (n_mol, replicas, n_prod, 3) e·Å/fs, APT route only
     options: MDOptions
     info: dict = field(default_factory=dict)
+    # a committee's dipole members along the mean trajectory, (n_mol, members, replicas,
+    # n_prod, 3): μ in e·Å, or dμ/dt in e·Å/fs on the APT route
+    members: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -166,31 +169,45 @@ def md_ir(
 
 def _finish(mols, sim, opts, store) -> MDResult:
     n_mol, R = len(mols), opts.replicas
-    mu = sim.dipole_series()  # (n_prod, n_rep, 3)
+    mu = sim.recorded("mu")  # (n_prod, n_rep, 3)
     mu = mu.transpose(1, 0, 2).reshape(n_mol, R, -1, 3)
-    dmu = sim.dmu_series()
+    dmu = sim.recorded("dmu_dt")
     dmu = None if dmu is None else dmu.transpose(1, 0, 2).reshape(n_mol, R, -1, 3)
+    members = _members(sim.recorded("members"), n_mol, R, mu.shape[2])
+
+    def spectrum(series):
+        return replica_spectra(
+            series,
+            opts.timestep_fs,
+            opts.max_corr_fs,
+            opts.temperature_K,
+            is_derivative=dmu is not None,
+            quantum_correction=opts.quantum_correction,
+        )
+
     spectra = []
     for m in range(n_mol):
-        series, is_deriv = (dmu[m], True) if dmu is not None else (mu[m], False)
-        spectra.append(
-            replica_spectra(
-                series,
-                opts.timestep_fs,
-                opts.max_corr_fs,
-                opts.temperature_K,
-                is_derivative=is_deriv,
-                quantum_correction=opts.quantum_correction,
-            )
-        )
+        spec = spectrum(dmu[m] if dmu is not None else mu[m])
+        if members is not None:  # each member's replica-mean spectrum
+            spec.per_member = np.array([spectrum(k).intensity for k in members[m]])
+        spectra.append(spec)
     info = {
         "neighbour_list_rebuilds": sim.provider.rebuilds,
         "mean_temperature_K": sim.mean_temperature(),
     }
-    result = MDResult(mols, spectra, mu, dmu, opts, info)
+    result = MDResult(mols, spectra, mu, dmu, opts, info, members)
     if store is not None:
         store.write_results(result)
     return result
+
+
+def _members(series, n_mol: int, R: int, n_prod: int):
+    """(n_prod, K, n_mol·R, 3) → (n_mol, K, R, n_prod, 3); None when not recorded for every
+    production step (a run resumed from chunks written before members were recorded)."""
+    if series is None or len(series) != n_prod:
+        return None
+    K = series.shape[1]
+    return series.transpose(1, 2, 0, 3).reshape(K, n_mol, R, n_prod, 3).transpose(1, 0, 2, 3, 4)
 
 
 class _Simulation:
@@ -212,7 +229,7 @@ class _Simulation:
             masses, opts.timestep_fs, opts.temperature_K, opts.friction_fs_inv, self.generator
         )
         self.masses = masses
-        self.mu_chunks, self.dmu_chunks, self.temp_chunks = [], [], []
+        self.series = {name: [] for name in SERIES}  # chunk arrays (None: not recorded)
         # models on packed graphs: an atom far away makes the neighbour search grow without bound
         # (an exact harmonic model drifts apart along its linearised rotations, and may)
         self.watch_intact = getattr(provider, "watch_intact", False)
@@ -238,7 +255,7 @@ class _Simulation:
         saved = self.store.load_checkpoint(self.generator)
         if saved is None:
             return None
-        state, self.mu_chunks, self.dmu_chunks, self.temp_chunks = saved
+        state, self.series = saved
         log.info("resuming MD from step %d in %s", state.step, self.store.root)
         return state
 
@@ -264,7 +281,7 @@ class _Simulation:
 
     def _run_chunk(self, n_steps: int) -> None:
         start = self.state.step
-        mu, dmu, temps, frames = [], [], [], []
+        mu, dmu, temps, members, frames = [], [], [], [], []
         apt = self.opts.dipole_route == "apt"
         for _ in range(n_steps):
             self._set_friction()
@@ -280,19 +297,21 @@ class _Simulation:
                 temps.append(self.temperature())
                 if apt:
                     dmu.append(d.cpu().numpy())
+                if getattr(self.provider, "member_series", None) is not None:
+                    members.append(self.provider.member_series.cpu().numpy())
             if self.opts.traj_every and self.state.step % self.opts.traj_every == 0:
                 frames.append(self._frame(mu[-1] if production else None))
         n_rep = len(self.replicas)
-        mu_arr = np.array(mu).reshape(-1, n_rep, 3)
-        dmu_arr = np.array(dmu).reshape(-1, n_rep, 3) if apt else None
-        temp_arr = np.array(temps, dtype=np.float64)
-        self.mu_chunks.append(mu_arr)
-        self.dmu_chunks.append(dmu_arr)
-        self.temp_chunks.append(temp_arr)
+        chunk = {
+            "mu": np.array(mu).reshape(-1, n_rep, 3),
+            "dmu_dt": np.array(dmu).reshape(-1, n_rep, 3) if apt else None,
+            "temperatures": np.array(temps, dtype=np.float64),
+            "members": np.array(members) if members else None,
+        }
+        for name, arr in chunk.items():
+            self.series[name].append(arr)
         if self.store is not None:
-            self.store.save_chunk(
-                start, self.state, self.generator, mu_arr, dmu_arr, temp_arr, frames
-            )
+            self.store.save_chunk(start, self.state, self.generator, chunk, frames)
 
     def _check_intact(self) -> None:
         """Stop a run whose molecule flies apart or blows up (an unstable model far from its
@@ -340,14 +359,13 @@ class _Simulation:
         return float(2.0 * ke / (dof * units.kB))
 
     def mean_temperature(self) -> float:
-        temps = np.concatenate(self.temp_chunks) if self.temp_chunks else np.array([])
-        return float(temps.mean()) if temps.size else float("nan")
+        temps = self.recorded("temperatures")
+        return float(temps.mean()) if temps is not None else float("nan")
 
-    def dipole_series(self) -> np.ndarray:
-        return np.concatenate([c for c in self.mu_chunks if len(c)], axis=0)
-
-    def dmu_series(self):
-        chunks = [c for c in self.dmu_chunks if c is not None and len(c)]
+    def recorded(self, name: str):
+        """The production series ``name`` over all chunks (steps first), or None if not
+        recorded (dμ/dt on the finite-difference route, members without a committee)."""
+        chunks = [c for c in self.series[name] if c is not None and len(c)]
         return np.concatenate(chunks, axis=0) if chunks else None
 
 

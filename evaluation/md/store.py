@@ -4,7 +4,8 @@
     OUT/traj/mol000_rep000.extxyz one extended-XYZ trajectory per replica (ase.io.read
                                   reads it; info: step, time_fs, energy_eV, dipole_eA)
     OUT/chunks/chunk_000001000.npz production dipoles (steps, replicas, 3) in e·Å,
-                                  dμ/dt (APT route) in e·Å/fs, temperatures in K
+                                  dμ/dt (APT route) in e·Å/fs, temperatures in K, and
+                                  for a committee its dipole members' series
     OUT/checkpoint.pt             step, positions, velocities, forces, RNG state and
                                   the byte size of every trajectory at that step
     OUT/.mace4ir-owner.json       marks the folder as this run's (owned_folder): a folder
@@ -34,6 +35,9 @@ from mace4ir.errors import Mace4irError
 from mace4ir.owned_folder import claim
 
 CHECKPOINT = "checkpoint.pt"
+# what a chunk file holds per production step: μ (steps, replicas, 3) e·Å; dμ/dt (APT route)
+# e·Å/fs; temperatures K; a committee's dipole members (steps, members, replicas, 3), μ or dμ/dt
+SERIES = ("mu", "dmu_dt", "temperatures", "members")
 OUTPUTS = ("traj", "chunks", CHECKPOINT, "run.json", "dipoles.npz", "result.json")
 
 
@@ -126,11 +130,10 @@ class MDStore:
         ]
 
     # ---- chunks and checkpoints -------------------------------------------------------
-    def save_chunk(self, start, state, generator, mu, dmu, temps, frames) -> None:
+    def save_chunk(self, start, state, generator, series: dict, frames) -> None:
+        """``series``: this chunk's arrays by name (:data:`SERIES`; None: not recorded)."""
         self._append_frames(frames)
-        arrays = {"mu": mu, "temperatures": temps}
-        if dmu is not None:
-            arrays["dmu_dt"] = dmu
+        arrays = {k: v for k, v in series.items() if v is not None}
         _atomic_write(
             self.root / "chunks" / f"chunk_{start:09d}.npz", lambda fh: np.savez(fh, **arrays)
         )
@@ -146,7 +149,7 @@ class MDStore:
         _atomic_write(self.root / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
 
     def load_checkpoint(self, generator):
-        """(state, mu chunks, dμ/dt chunks, temperature chunks) at the last checkpoint, or None."""
+        """(state, {series name: [chunk array or None, ...]}) at the last checkpoint, or None."""
         from mace4ir.evaluation.md.langevin import LangevinState
 
         path = self.root / CHECKPOINT
@@ -169,8 +172,7 @@ class MDStore:
             ckpt["energies"].to(dev),
             int(ckpt["step"]),
         )
-        mu, dmu, temps = self._load_chunks(state.step)
-        return state, mu, dmu, temps
+        return state, self._load_chunks(state.step)
 
     def _truncate(self, sizes) -> None:
         for i, size in enumerate(sizes):
@@ -182,16 +184,15 @@ class MDStore:
     def _load_chunks(self, step: int):
         for tmp in (self.root / "chunks").glob("chunk_*.npz.tmp"):  # interrupted by the kill
             self.owned.remove(tmp.relative_to(self.root))
-        mu, dmu, temps = [], [], []
+        series = {name: [] for name in SERIES}
         for f in sorted((self.root / "chunks").glob("chunk_*.npz")):
             if int(f.stem.split("_")[1]) >= step:  # written after the checkpoint: redo
                 self.owned.remove(f.relative_to(self.root))
                 continue
             with np.load(f) as z:
-                mu.append(z["mu"])
-                dmu.append(z["dmu_dt"] if "dmu_dt" in z else None)
-                temps.append(z["temperatures"])
-        return mu, dmu, temps
+                for name, chunks in series.items():
+                    chunks.append(z[name] if name in z else None)
+        return series
 
     # ---- results -------------------------------------------------------------------
     def write_results(self, result) -> None:
@@ -200,6 +201,8 @@ class MDStore:
         arrays = {"dipoles_eA": result.dipoles}
         if result.dmu_dt is not None:
             arrays["dmu_dt_eA_per_fs"] = result.dmu_dt
+        if result.members is not None:
+            arrays["member_series"] = result.members
         _atomic_write(self.root / "dipoles.npz", lambda fh: np.savez_compressed(fh, **arrays))
         text = json.dumps(result.to_dict(), indent=2).encode()
         _atomic_write(self.root / "result.json", lambda fh: fh.write(text))
