@@ -168,3 +168,45 @@ def test_bad_selection_is_a_clear_error(tmp_path):
 
     with pytest.raises(ConfigError, match="selection must be"):
         load_options(["O"], tmp_path, None, {"selection": "random"})
+
+
+def test_uniform_selection_ignores_the_committee_and_uncertainty_follows_it():
+    from mace4ir.active_learning.sampling import Candidate, choose_frames
+
+    pos = np.zeros((1, 3))
+    pool = [
+        Candidate(0, step, u, pos) for step, u in zip(range(0, 1000, 100), np.linspace(0, 1, 10))
+    ]
+    assert [c.step for c in choose_frames("uncertainty", pool, 2, 150)] == [900, 700]
+    assert [c.step for c in choose_frames("uniform", pool, 2, 150)] == [300, 600]
+
+
+def test_oracle_md_frames_interleave_temperatures_and_resume(tmp_path):
+    """The plain-MD baseline's frames: GFN2-xTB MD at each temperature, after thermalisation,
+    interleaved so that a budget cut keeps every temperature; a rerun reads the same frames."""
+    from ase.io import read
+
+    from mace4ir.active_learning.exploration import ExploreOptions
+    from mace4ir.active_learning.oracle_md import oracle_md_frames
+    from mace4ir.active_learning.reference import reference
+    from mace4ir.molecules import load_molecule
+
+    ref, _ = reference(OracleSpec("xtb"), load_molecule("O"), tmp_path / "ref", "water")
+    explore = ExploreOptions(temperatures_K=(300.0, 700.0))
+    kw = dict(every=4, folder=tmp_path / "md", seed=1, thermalization_ps=0.005)
+    frames = oracle_md_frames(OracleSpec("xtb"), ref, 5, explore, **kw)
+    assert len(frames) == 5
+    hot = read(tmp_path / "md" / "T700K" / "traj" / "mol000_rep000.extxyz", index=":")
+    cold = read(tmp_path / "md" / "T300K" / "traj" / "mol000_rep000.extxyz", index=":")
+    n_therm = 10  # 0.005 ps at 0.5 fs
+    cold = [a.positions for a in cold if a.info["step"] > n_therm]
+    hot = [a.positions for a in hot if a.info["step"] > n_therm]
+    expected = [cold[0], hot[0], cold[1], hot[1], cold[2]]
+    for got, want in zip(frames, expected):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert all(np.abs(f - ref.atoms.positions).max() < 0.6 for f in frames)  # near the minimum
+    traj = tmp_path / "md" / "T700K" / "traj" / "mol000_rep000.extxyz"
+    stamp = traj.stat().st_mtime_ns
+    again = oracle_md_frames(OracleSpec("xtb"), ref, 5, explore, **kw)
+    np.testing.assert_allclose(np.array(again), np.array(frames), atol=1e-6)
+    assert traj.stat().st_mtime_ns == stamp  # read back, not run again

@@ -25,11 +25,7 @@ from mace4ir.active_learning.history import read_assessments, write_history
 from mace4ir.active_learning.labels import LabelStore
 from mace4ir.active_learning.options import ALOptions
 from mace4ir.active_learning.reference import reference
-from mace4ir.active_learning.sampling import (
-    normal_mode_samples,
-    select_uncertain,
-    select_uniform,
-)
+from mace4ir.active_learning.sampling import choose_frames, normal_mode_samples
 from mace4ir.errors import Mace4irError
 from mace4ir.molecules import load_molecule
 
@@ -54,6 +50,8 @@ class Run:
         wanted = json.loads(json.dumps(self.opts.record()))  # as it reads back (tuples: lists)
         if record.is_file():
             saved = json.loads(record.read_text())
+            # an option newer than the record counts as at its default (so such runs resume)
+            saved = {**_simple_defaults(), **saved}
             changed = sorted(k for k in wanted if k != "stop" and saved.get(k) != wanted[k])
             if changed:
                 raise Mace4irError(
@@ -82,6 +80,12 @@ class Run:
     @property
     def workers(self) -> int:
         return self.opts.workers or os.cpu_count() or 1
+
+
+def _simple_defaults() -> dict:
+    from dataclasses import MISSING, fields
+
+    return {f.name: f.default for f in fields(ALOptions) if f.default is not MISSING}
 
 
 def _name(atoms, i: int) -> str:
@@ -169,11 +173,20 @@ def _label_budget(run: Run) -> int:
 
 
 def _initial_frames(run: Run, refs) -> list[tuple]:
-    frames = []
+    opts, frames = run.opts, []
     for m, ref in enumerate(refs):
-        n = run.opts.initial_per_mode * len(ref.frequencies_cm1)
-        for pos in normal_mode_samples(ref, n, run.opts.initial_temperature_K, run.opts.seed + m):
-            frames.append((ref.atoms.numbers, pos))
+        n = opts.initial_per_mode * len(ref.frequencies_cm1)
+        if opts.initial_sampling == "oracle_md":
+            from mace4ir.active_learning.oracle_md import oracle_md_frames
+
+            folder = run.iteration_dir(0) / "oracle_md" / run.names[m]
+            every = opts.oracle_md_every_steps
+            samples = oracle_md_frames(
+                opts.oracle, ref, n, opts.explore, every, folder, opts.seed + m
+            )
+        else:
+            samples = normal_mode_samples(ref, n, opts.initial_temperature_K, opts.seed + m)
+        frames += [(ref.atoms.numbers, pos) for pos in samples]
     return frames
 
 
@@ -191,17 +204,14 @@ def _explored_frames(run: Run, k: int, refs) -> list[tuple]:
     for m, ref in enumerate(refs):
         for temp in run.opts.explore.temperatures_K:
             pool = [c for c in result.candidates if layout[c.trajectory] == (m, temp)]
-            chosen = select_uncertain(
-                pool, run.opts.frames_per_temperature, run.opts.min_separation_steps
+            chosen = choose_frames(
+                run.opts.selection,
+                pool,
+                run.opts.frames_per_temperature,
+                run.opts.min_separation_steps,
             )
             frames += [(ref.atoms.numbers, c.positions) for c in chosen]
     return frames
-
-
-def _choose(opts: ALOptions, pool: list) -> list:
-    if opts.selection == "uniform":
-        return select_uniform(pool, opts.frames_per_temperature)
-    return select_uncertain(pool, opts.frames_per_temperature, opts.min_separation_steps)
 
 
 def _save_final_positions(folder: Path, result: exploration.Exploration) -> None:

@@ -11,6 +11,9 @@ from mace4ir.active_learning.oracle import OracleSpec
 from mace4ir.config import load_config, merge
 from mace4ir.errors import ConfigError
 
+SELECTIONS = ("uncertainty", "uniform")
+INITIAL_SAMPLINGS = ("normal_modes", "oracle_md")
+
 
 @dataclass
 class StopRules:
@@ -42,8 +45,10 @@ class ALOptions:
     source: str | None = None  # release folder / Hub id / fine-tuning source of the EF+D pair
     ef: str | None = None  # or a training RUN of each kind
     dipole: str | None = None
-    initial_per_mode: int = 8  # normal-mode frames per vibrational mode and molecule
-    initial_temperature_K: float = 300.0
+    initial_per_mode: int = 8  # initial frames per vibrational mode and molecule
+    initial_temperature_K: float = 300.0  # of normal-mode sampling
+    initial_sampling: str = "normal_modes"  # or "oracle_md": the plain-MD (AIMD-style) baseline
+    oracle_md_every_steps: int = 40  # oracle_md: steps between two frames of one trajectory
     holdout_per_molecule: int = 10  # held-out oracle frames per molecule (never trained on)
     frames_per_temperature: int = 5  # labelled per molecule, temperature and iteration
     min_separation_steps: int = 200  # between two frames taken from one trajectory
@@ -56,9 +61,14 @@ class ALOptions:
     seed: int = 0
 
     def __post_init__(self):
-        if self.selection not in ("uncertainty", "uniform"):
+        if self.selection not in SELECTIONS:
             raise ConfigError(
-                f"selection must be 'uncertainty' or 'uniform', got {self.selection!r}"
+                f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}"
+            )
+        if self.initial_sampling not in INITIAL_SAMPLINGS:
+            raise ConfigError(
+                f"initial_sampling must be one of {', '.join(INITIAL_SAMPLINGS)}, "
+                f"got {self.initial_sampling!r}"
             )
 
     def record(self) -> dict:

@@ -75,3 +75,13 @@ def select_uniform(candidates: list[Candidate], k: int) -> list[Candidate]:
         return ordered
     picks = np.linspace(0, len(ordered) - 1, k + 2)[1:-1].round().astype(int)
     return [ordered[i] for i in picks]
+
+
+def choose_frames(
+    selection: str, candidates: list[Candidate], k: int, min_separation: int
+) -> list[Candidate]:
+    """The ``k`` frames an iteration labels: ``uncertainty`` (:func:`select_uncertain`) or
+    ``uniform`` (:func:`select_uniform`, the baseline)."""
+    if selection == "uniform":
+        return select_uniform(candidates, k)
+    return select_uncertain(candidates, k, min_separation)
