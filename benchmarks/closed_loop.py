@@ -36,8 +36,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 MOLECULES = {"dimethyl ether": "COC", "fluoroethene": "C=CF", "dimethyl selenide": "C[Se]C"}
 MD = dict(replicas=4, thermalization_ps=0.5, production_ps=3.0, max_corr_fs=500.0, traj_every=0)
 
@@ -114,20 +112,20 @@ def one_molecule(name: str, smiles: str, demo: dict, folder: Path, args) -> dict
     row.update(prefixed("after", scores(atoms, committee, xtb, folder / "after", args)))
     base = folder / "baseline"
     if not args.no_baseline:
-        run_al(smiles, demo, base, args, baseline_options(atoms, al, row["oracle_calls"]))
+        modes = len(xtb["harmonic"].frequencies_cm1)  # the count active learning samples by
+        run_al(smiles, demo, base, args, baseline_options(modes, al, row["oracle_calls"]))
     if (base / "release" / "mace4ir_release.json").is_file():  # run now or by an earlier call
         row.update(baseline_figures(base, al))
     return row
 
 
-def baseline_options(atoms, al: Path, calls: int) -> dict:
+def baseline_options(modes: int, al: Path, calls: int) -> dict:
     """Plain MD: twice active learning's oracle calls, all on frames evenly spaced along
     GFN2-xTB MD at the same temperatures (its MD steps not counted), and one fit with as many
     steps as all of active learning's fits together."""
     done = json.loads((al / "run.json").read_text())
     fit, iterations = done["fit"], len(history(al))
     budget = 2 * calls
-    modes = 3 * len(atoms) - (5 if is_linear(atoms) else 6)
     return {
         "initial_sampling": "oracle_md",
         "initial_per_mode": -(-(budget - done["holdout_per_molecule"]) // modes),
@@ -139,11 +137,6 @@ def baseline_options(atoms, al: Path, calls: int) -> dict:
             "max_minutes": None,
         },
     }
-
-
-def is_linear(atoms) -> bool:
-    centred = atoms.positions - atoms.positions.mean(0)
-    return len(atoms) == 2 or np.linalg.svd(centred, compute_uv=False)[1] < 1e-3
 
 
 def prefixed(prefix: str, d: dict) -> dict:

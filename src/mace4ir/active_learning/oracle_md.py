@@ -5,8 +5,8 @@ One Langevin trajectory per molecule and exploration temperature, driven by the 
 frames taken every ``oracle_md_every_steps`` steps after a short thermalisation. Each run
 lives in its own resumable MD folder (``iter_000/oracle_md/mol_T300K``), so a killed run
 continues its trajectory. The frames are then labelled through the label store like any
-other, so only the frames used count as oracle calls; the MD's own force calls are
-reported separately (they favour this baseline: AIMD pays for every step).
+other, so only the frames used count as oracle calls; the MD's own force calls are not
+counted (which favours this baseline: AIMD pays for every step).
 """
 
 from __future__ import annotations
