@@ -9,9 +9,9 @@ an absolute name or one with ``..`` is refused before any file is opened.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from mace4ir.atomic_write import write_text_atomic
 from mace4ir.errors import DataFormatError
 from mace4ir.hashing import sha256_file
 
@@ -47,11 +47,7 @@ def write_checksums(
     atomically: tmp file + rename."""
     folder = Path(folder)
     digests = digests or {name: sha256_file(folder / checked_name(name, file)) for name in names}
-    path = folder / file
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(format_checksums(digests))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(folder / file, format_checksums(digests))
 
 
 def read_checksums(folder: str | Path, file: str = CHECKSUM_FILE) -> dict[str, str]:

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from mace4ir.atomic_write import write_json_atomic
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
     """Hex SHA-256 of a file's bytes."""
@@ -87,9 +89,6 @@ class DigestCache:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            merged = {**self._read(), **self.entries}
-            tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}")
-            tmp.write_text(json.dumps(merged))
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, {**self._read(), **self.entries}, indent=None)
         except OSError:
             pass

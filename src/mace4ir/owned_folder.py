@@ -26,6 +26,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from mace4ir.atomic_write import write_text_atomic
 from mace4ir.errors import Mace4irError
 
 log = logging.getLogger(__name__)
@@ -131,16 +132,13 @@ def _read_marker(path: Path) -> dict:
 
 
 def _write_marker(folder: Path, command: str, foreign: list[str]) -> None:
-    path = folder / MARKER
-    tmp = path.with_name(f"{MARKER}.tmp{os.getpid()}")
     body = {
         "command": command,
         "note": "written by mace4ir: this command created this folder (or adopted it with "
         "--force; 'foreign' files were already there and are never removed)",
         "foreign": foreign,
     }
-    tmp.write_text(json.dumps(body, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(folder / MARKER, json.dumps(body, indent=1) + "\n")
 
 
 def claim(

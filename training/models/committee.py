@@ -17,6 +17,7 @@ import json
 import os
 from pathlib import Path
 
+from mace4ir.atomic_write import write_text_atomic
 from mace4ir.errors import Mace4irError
 
 COMMITTEE_FILE = "committee.json"
@@ -31,11 +32,7 @@ def write_committee(out: Path, members: dict[str, list[Path]]) -> Path:
     """Record the member run folders of each kind (relative to ``out``)."""
     data = {kind: [os.path.relpath(p, out) for p in paths] for kind, paths in members.items()}
     Path(out).mkdir(parents=True, exist_ok=True)
-    path = Path(out) / COMMITTEE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(Path(out) / COMMITTEE_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def is_committee(path: str | Path) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mace4ir.atomic_write import write_json_atomic
 from mace4ir.errors import Mace4irError
 
 log = logging.getLogger("mace4ir.demo")
@@ -27,9 +28,7 @@ def slug(name: str) -> str:
 
 def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    tmp.replace(path)
+    write_json_atomic(path, data, indent=2)
 
 
 # ---- data and training ----------------------------------------------------------------------
