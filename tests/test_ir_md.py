@@ -162,6 +162,25 @@ def test_md_refuses_bad_molecules_and_changed_runs(tiny_calc, tmp_path):
             out=tmp_path,
             progress=False,
         )
+    ef, ef_spec, d, d_spec = untrained_pair(seed=1)  # same architecture, other weights
+    with pytest.raises(Mace4irError, match="MD run of another model"):
+        md_ir(
+            molecule("CH4"),
+            MaceIRCalculator(ef, ef_spec, d, d_spec),
+            thermalization_ps=0.0,
+            production_ps=0.005,
+            out=tmp_path,
+            progress=False,
+        )
+    again = md_ir(  # the same model: the finished run is read back
+        molecule("CH4"),
+        tiny_calc,
+        thermalization_ps=0.0,
+        production_ps=0.005,
+        out=tmp_path,
+        progress=False,
+    )
+    assert again.dipoles.shape[-1] == 3
 
 
 def test_config_defaults_match_the_paper():

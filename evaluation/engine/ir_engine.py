@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -70,6 +71,17 @@ def _graph_inputs(handle: ModelHandle, graph: MoleculeGraph, positions: torch.Te
     return graph.mace_input(positions.to(handle.dtype), graph.cache[key])
 
 
+def weights_digest(*models: torch.nn.Module) -> str:
+    """SHA-256 of the models' weights and buffers: which models these are (the MD store keeps
+    it, so a rerun with other models does not continue the trajectories of these)."""
+    digest = hashlib.sha256()
+    for model in models:
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 class IREngine:
     """EF + D models evaluated together on packed molecule graphs."""
 
@@ -84,6 +96,7 @@ class IREngine:
         """``fold``: evaluate copies of the models in inference form (:meth:`ModelHandle.folded`);
         False runs mace-torch's modules as they are."""
         self.device = torch.device(device)
+        self.weights_sha256 = weights_digest(ef.model, dipole.model)  # as loaded, not folded
         self.ef = (ef.folded() if fold else ef).to(self.device)
         self.dipole = (dipole.folded() if fold else dipole).to(self.device)
         exact = self.ef.cutoff_exact and self.dipole.cutoff_exact

@@ -125,6 +125,17 @@ def _provider(calculator, replicas_atoms, device):
     return ASEProvider(factory, replicas_atoms, device)
 
 
+def _model_identity(calculator) -> str:
+    """What drives the MD: the weights' digest of every model (a committee's too); for other
+    sources (ASE calculator factories, harmonic providers), their kind."""
+    engines = getattr(calculator, "engines", None) or (
+        [calculator.engine] if hasattr(calculator, "engine") else []
+    )
+    if engines:
+        return "mace:" + ",".join(e.weights_sha256 for e in engines)
+    return getattr(calculator, "__qualname__", type(calculator).__qualname__)
+
+
 def _device_of(calculator):
     if hasattr(calculator, "engines"):
         return calculator.engines[0].device
@@ -161,7 +172,11 @@ def md_ir(
     replicas = [m.copy() for m in mols for _ in range(opts.replicas)]
     device = torch.device(device or _device_of(calculator))
     provider = _provider(calculator, replicas, device)
-    store = MDStore(out, replicas, opts, force) if out is not None else None
+    store = (
+        MDStore(out, replicas, opts, force, _model_identity(calculator))
+        if out is not None
+        else None
+    )
     sim = _Simulation(replicas, provider, opts, device, store)
     sim.run(progress)
     return _finish(mols, sim, opts, store)

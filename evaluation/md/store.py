@@ -50,7 +50,7 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def _run_identity(replicas, opts) -> dict:
+def _run_identity(replicas, opts, model: str | None) -> dict:
     digest = hashlib.sha256()
     for a in replicas:
         digest.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
@@ -58,6 +58,7 @@ def _run_identity(replicas, opts) -> dict:
     opts_d = asdict(opts)
     opts_d.pop("chunk_steps", None)  # checkpoint spacing may change between runs
     return {
+        "model": model,
         "options": opts_d,
         "structures_sha256": digest.hexdigest(),
         "formulas": [a.get_chemical_formula() for a in replicas],
@@ -70,7 +71,7 @@ def _earlier_md_run(root: Path) -> bool:
 
 
 class MDStore:
-    def __init__(self, root, replicas, opts, force: bool = False):
+    def __init__(self, root, replicas, opts, force: bool = False, model: str | None = None):
         self.root = Path(root)
         self.replicas = replicas
         self.opts = opts
@@ -80,13 +81,21 @@ class MDStore:
         self.owned.require_free(*OUTPUTS, *spectra)
         (self.root / "traj").mkdir(parents=True, exist_ok=True)
         (self.root / "chunks").mkdir(exist_ok=True)
-        self._check_identity(_run_identity(replicas, opts))
+        self._check_identity(_run_identity(replicas, opts, model))
 
     def _check_identity(self, identity: dict) -> None:
         path = self.root / "run.json"
         if path.exists():
-            saved = json.loads(path.read_text())
-            if saved != json.loads(json.dumps(identity)):
+            saved, wanted = json.loads(path.read_text()), json.loads(json.dumps(identity))
+            saved.setdefault("model", wanted["model"])  # runs from before models were recorded
+            if saved["model"] != wanted["model"]:
+                was, now = (str(x)[:24] for x in (saved["model"], wanted["model"]))
+                raise Mace4irError(
+                    f"{self.root}: holds an MD run of another model ({was}..., this one "
+                    f"{now}...); its trajectories cannot be continued with this model: use "
+                    "another --out folder"
+                )
+            if saved != wanted:
                 raise Mace4irError(
                     f"{self.root}: holds an MD run with different molecules or options; "
                     "use another --out folder or delete this one to start over"
