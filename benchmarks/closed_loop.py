@@ -108,8 +108,11 @@ def one_molecule(name: str, smiles: str, demo: dict, folder: Path, args) -> dict
     row.update(al_figures(al))
     import mace4ir
 
+    from mace4ir.hashing import sha256_file
+
     committee = mace4ir.load(al / "release", committee=True)
-    row.update(prefixed("after", scores(atoms, committee, xtb, folder / "after", args)))
+    after = folder / "after" / sha256_file(al / "release" / "SHA256SUMS")[:12]  # per release
+    row.update(prefixed("after", scores(atoms, committee, xtb, after, args)))
     base = folder / "baseline"
     if not args.no_baseline:
         modes = len(xtb["harmonic"].frequencies_cm1)  # the count active learning samples by
@@ -121,15 +124,20 @@ def one_molecule(name: str, smiles: str, demo: dict, folder: Path, args) -> dict
 
 def baseline_options(modes: int, al: Path, calls: int) -> dict:
     """Plain MD: twice active learning's oracle calls, all on frames evenly spaced along
-    GFN2-xTB MD at the same temperatures (its MD steps not counted), and one fit with as many
-    steps as all of active learning's fits together."""
+    GFN2-xTB MD at the same temperatures (its MD steps not counted), and one fit from the
+    starting model with as many steps as active learning's final refit (without one: as all
+    of its fits together)."""
     done = json.loads((al / "run.json").read_text())
-    fit, iterations = done["fit"], len(history(al))
+    fit, iterations = done["fit"], len([r for r in history(al) if r.get("fit", "loop") == "loop"])
+    steps = done.get("final_fit_steps") or fit["first_max_steps"] + fit["max_steps"] * (
+        iterations - 1
+    )
     budget = 2 * calls
     return {
         "initial_sampling": "oracle_md",
         "initial_per_mode": -(-(budget - done["holdout_per_molecule"]) // modes),
-        "fit": {"first_max_steps": fit["first_max_steps"] + fit["max_steps"] * (iterations - 1)},
+        "fit": {"first_max_steps": steps},
+        "final_fit_steps": 0,
         "stop": {
             "max_oracle_calls": budget,
             "max_iterations": 1,
@@ -247,7 +255,7 @@ def al_figures(folder: Path) -> dict:
     state = json.loads((folder / "state.json").read_text())
     refs = json.loads(next((folder / "reference").glob("*.json")).read_text())
     return {
-        "iterations": len(rows),
+        "iterations": len([r for r in rows if r.get("fit", "loop") == "loop"]),
         "oracle_calls": int(rows[-1]["oracle_calls"]),
         "reference_calls": int(refs["oracle_calls"]),
         "cpu_min": state["cpu_s"] / 60,

@@ -24,11 +24,12 @@ TINY = {
     "workers": 1,
     "explore": {"temperatures_K": [300.0, 700.0], "replicas": 1, "steps": 40, "record_every": 10},
     "fit": {"committee": 2, "first_max_steps": 6, "max_steps": 3},
+    "final_fit_steps": 0,
     "stop": {"max_iterations": 2, "frequency_spread_cm1": 0.0},
 }
 
 
-def run_cli(out, foundation, config, env_extra=None, wait=True):
+def run_cli(out, foundation, config, env_extra=None, wait=True, extra=()):
     cmd = [
         sys.executable,
         "-m",
@@ -43,6 +44,7 @@ def run_cli(out, foundation, config, env_extra=None, wait=True):
         str(foundation["dipole"]),
         "--config",
         str(config),
+        *extra,
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
     proc = subprocess.Popen(
@@ -105,6 +107,41 @@ def test_killed_run_resumes_without_losing_or_repeating_oracle_calls(tiny_founda
     import mace4ir
 
     assert mace4ir.load(out / "release", committee=True).size == 2  # the final committee, released
+    state = json.loads((out / "state.json").read_text())
+    assert state["done"] and "2 iterations" in state["stop_reason"]
+
+
+def history_rows(out):
+    with open(out / "history.csv") as fh:
+        return [(int(r["iteration"]), r["fit"]) for r in csv.DictReader(fh)]
+
+
+def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_grows(
+    tiny_foundation, tmp_path
+):
+    config = tmp_path / "al.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "final_fit_steps": 4}))
+    out = tmp_path / "al"
+    run_cli(out, tiny_foundation, config, extra=["--max-iterations", "1"])
+    assert history_rows(out) == [(0, "loop"), (0, "final")]
+    final = out / "final" / "after_iter_000_steps_4" / "committee"
+    train = yaml.safe_load((final / "ef_01" / "ef" / "config.yaml").read_text())["train"]
+    assert train["max_steps"] == 4  # refitted from the foundation with final_fit_steps
+    released = json.loads((out / "committee" / "committee.json").read_text())
+    assert all("final/after_iter_000_steps_4/" in r for runs in released.values() for r in runs)
+    labelled = (out / "data" / "labelled.extxyz").read_text().count("Properties=")
+    assert labelled == 6  # 2 normal-mode frames per mode, 3 modes
+    before = label_files(out)
+
+    run_cli(out, tiny_foundation, config)  # TINY's budget: 2 iterations
+    assert history_rows(out) == [(0, "loop"), (0, "final"), (1, "loop"), (1, "final")]
+    after = label_files(out)
+    assert all(after[name] == before[name] for name in before) and len(after) == len(before) + 2
+    assert (out / "data" / "labelled.extxyz").read_text().count("Properties=") == 6 + 2
+    manifest = json.loads((out / "data" / "prepared" / "manifest.json").read_text())
+    assert manifest["kept"] == 6 + 2  # the prepared copy follows the new labels
+    released = json.loads((out / "committee" / "committee.json").read_text())
+    assert all("final/after_iter_001_steps_4/" in r for runs in released.values() for r in runs)
     state = json.loads((out / "state.json").read_text())
     assert state["done"] and "2 iterations" in state["stop_reason"]
 
@@ -210,3 +247,26 @@ def test_oracle_md_frames_interleave_temperatures_and_resume(tmp_path):
     again = oracle_md_frames(OracleSpec("xtb"), ref, 5, explore, **kw)
     np.testing.assert_allclose(np.array(again), np.array(frames), atol=1e-6)
     assert traj.stat().st_mtime_ns == stamp  # read back, not run again
+
+
+def test_cpu_budget_stops_the_loop(tmp_path):
+    from types import SimpleNamespace
+
+    from mace4ir.active_learning.loop import _stop_reason
+    from mace4ir.active_learning.options import StopRules
+
+    (tmp_path / "iter_000").mkdir()
+    rows = [{"frequency_spread_cm1": 9.0, "holdout_force_mae_meV_A": 50.0}]
+    (tmp_path / "iter_000" / "assessment.json").write_text(json.dumps(rows))
+
+    def run(cpu_min):
+        return SimpleNamespace(
+            opts=SimpleNamespace(stop=StopRules(max_cpu_minutes=11.0)),
+            iteration_dir=lambda k: tmp_path / f"iter_{k:03d}",
+            labels=SimpleNamespace(calls=lambda: 100),
+            elapsed_s=lambda: 60.0,
+            cpu_s=lambda: 60.0 * cpu_min,
+        )
+
+    assert _stop_reason(run(10.9), 0) is None
+    assert "CPU budget spent (11.5 CPU min)" in _stop_reason(run(11.5), 0)

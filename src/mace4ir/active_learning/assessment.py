@@ -17,7 +17,9 @@ from mace4ir.evaluation.harmonic.committee import frequency_spread, harmonic_com
 from mace4ir.evaluation.harmonic.mode_matching import compare_harmonic
 
 
-def assess(run, k: int, committee_folder, refs, holdout: list[str]) -> list[dict]:
+def assess(run, k: int, committee_folder, refs, holdout: list[str], fit="loop") -> list[dict]:
+    """One row per molecule for the committee fitted on iteration ``k``'s data (``fit``:
+    "loop", the iteration's own, or "final", the refit that ``final_fit`` makes)."""
     committee = CommitteeCalculator.from_folder(committee_folder)
     per_mol = run.opts.holdout_per_molecule
     n_train = _n_train(run.iteration_dir(k) / "train.extxyz")
@@ -26,6 +28,7 @@ def assess(run, k: int, committee_folder, refs, holdout: list[str]) -> list[dict
         records = run.labels.records(holdout[m * per_mol : (m + 1) * per_mol])
         row = {
             "iteration": k,
+            "fit": fit,
             "molecule": name,
             "n_train": n_train.get(ref.atoms.get_chemical_formula(), 0),
             "oracle_calls": run.labels.calls(),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -14,12 +12,12 @@ def register(sub) -> None:
             "minimum, fine-tune a committee (from --from RELEASE or --ef/--dipole RUNs), run "
             "committee-mean MD at several temperatures, label the frames the committee disagrees "
             "on most, fine-tune again, until the committee's harmonic-frequency spread or a "
-            "held-out error falls below its threshold or a budget is spent. Rerun the same "
-            "command to resume a killed run: no oracle result is computed twice or lost. "
-            "Writes history.csv/png, data/labelled.extxyz, data/prepared/, committee/ and "
+            "held-out error falls below its threshold or a budget is spent; then refit the "
+            "committee on all labels. Rerun the same command to resume a killed run (no oracle "
+            "result is computed twice or lost), or with a larger budget to continue a finished "
+            "one. Writes history.csv/png, data/labelled.extxyz, data/prepared/, committee/ and "
             "release/. Defaults: configs/active_learning.yaml."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("molecules", nargs="+", metavar="MOLECULE", help="SMILES or structure file")
     p.add_argument("--out", required=True, help="output folder (rerun to resume)")
@@ -39,9 +37,18 @@ def register(sub) -> None:
     p.add_argument("--committee", type=int, help="EF committee members (default 3)")
     p.add_argument("--max-oracle-calls", type=int, help="label budget, all molecules (default 600)")
     p.add_argument("--max-minutes", type=float, help="wall-time budget in minutes")
+    p.add_argument(
+        "--max-cpu-minutes", type=float, help="CPU-time budget (all processes) in minutes"
+    )
     p.add_argument("--max-iterations", type=int, help="iteration budget (default 40)")
     p.add_argument("--spread", type=float, help="stop below this committee frequency spread, cm^-1")
     p.add_argument("--holdout-mae", type=float, help="stop below this held-out force MAE, meV/Å")
+    p.add_argument(
+        "--final-fit-steps",
+        type=int,
+        help="after the loop, refit every member from the starting model on all labels with "
+        "this many steps (default 3000; 0: release the last iteration's committee)",
+    )
     p.add_argument("--workers", type=int, help="oracle processes (default: one per core)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.set_defaults(func=_run)
@@ -58,6 +65,7 @@ def _run(args) -> int:
         "ef": args.ef,
         "dipole": args.dipole,
         "workers": args.workers,
+        "final_fit_steps": args.final_fit_steps,
         "seed": args.seed,
         "fit": {
             "committee": args.committee,
@@ -68,6 +76,7 @@ def _run(args) -> int:
         "stop": {
             "max_oracle_calls": args.max_oracle_calls,
             "max_minutes": args.max_minutes,
+            "max_cpu_minutes": args.max_cpu_minutes,
             "max_iterations": args.max_iterations,
             "frequency_spread_cm1": args.spread,
             "holdout_force_mae_meV_A": args.holdout_mae,

@@ -1,9 +1,10 @@
 """``history.csv`` and ``history.png``: what each iteration bought.
 
-One row per (iteration, molecule): labelled structures, oracle calls, held-out force and
-dipole errors, committee uncertainty (force disagreement on the held-out frames, mean
-per-mode harmonic-frequency spread), the harmonic-frequency MAE and intensity Pearson
-against the oracle's own harmonic spectrum, and elapsed and CPU minutes.
+One row per (iteration, molecule), and after the last iteration one per molecule for the
+final refit (``fit``: ``loop`` or ``final``, drawn as a star): labelled structures, oracle
+calls, held-out force and dipole errors, committee uncertainty (force disagreement on the
+held-out frames, mean per-mode harmonic-frequency spread), the harmonic-frequency MAE and
+intensity Pearson against the oracle's own harmonic spectrum, elapsed and CPU minutes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 COLUMNS = (
     "iteration",
+    "fit",
     "molecule",
     "n_train",
     "oracle_calls",
@@ -41,11 +43,17 @@ def write_history(out: Path, rows: list[dict]) -> None:
     plot_history(out / "history.png", rows)
 
 
-def read_assessments(iterations: Path) -> list[dict]:
+def read_assessments(out: Path) -> list[dict]:
+    """Every assessment of the run in ``out``: iterations in order, each final refit after
+    the iteration it was made on."""
     rows = []
-    for path in sorted(Path(iterations).glob("iter_*/assessment.json")):
+    for path in sorted(Path(out).glob("iterations/iter_*/assessment.json")):
         rows += json.loads(path.read_text())
-    return rows
+    for path in sorted(Path(out).glob("final/*/assessment.json")):
+        rows += json.loads(path.read_text())
+    for r in rows:
+        r.setdefault("fit", "loop")  # runs from before final refits existed
+    return sorted(rows, key=lambda r: (r["iteration"], r["fit"] == "final"))
 
 
 def plot_history(path: Path, rows: list[dict]) -> None:
@@ -63,18 +71,20 @@ def plot_history(path: Path, rows: list[dict]) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
     for ax, (key, label) in zip(axes, panels):
         for mol in dict.fromkeys(r["molecule"] for r in rows):
-            pts = [
-                (r["iteration"], r[key])
-                for r in rows
-                if r["molecule"] == mol and r.get(key) is not None
-            ]
-            if pts:
-                ax.plot(*zip(*pts), "o-", label=mol, ms=3)
+            mine = [r for r in rows if r["molecule"] == mol and r.get(key) is not None]
+            loop = [(r["iteration"], r[key]) for r in mine if r["fit"] == "loop"]
+            final = [(r["iteration"], r[key]) for r in mine if r["fit"] == "final"]
+            if loop:
+                (line,) = ax.plot(*zip(*loop), "o-", label=mol, ms=3)
+                if final:
+                    ax.plot(*zip(*final), "*", ms=10, color=line.get_color())
         ax.set_xlabel("iteration")
         ax.set_title(label, fontsize=9)
         if key != "n_train":
             ax.set_yscale("log")
     axes[0].legend(fontsize=7)
+    if any(r["fit"] == "final" for r in rows):
+        fig.suptitle("★ the final refit on all labels", fontsize=8, x=0.99, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

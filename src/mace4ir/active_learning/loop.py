@@ -2,10 +2,12 @@
 
 Reading guide: :func:`active_learn` prepares each molecule's oracle reference and held-out
 frames, then runs :func:`_iteration` until a stop rule fires, then :func:`_finish` writes
-the outputs. Each iteration's phases keep their results in ``DIR/iterations/iter_NNN/``
-(selected frames, the committee, the assessment), and labels live in ``DIR/labels/``
-(one file per frame), so a run killed at any moment continues where it stopped and no
-oracle result is computed twice or lost.
+the outputs (after a final refit of the committee on all labels, ``final_fit_steps``).
+Each iteration's phases keep their results in ``DIR/iterations/iter_NNN/`` (selected
+frames, the committee, the assessment), and labels live in ``DIR/labels/`` (one file per
+frame), so a run killed at any moment continues where it stopped and no oracle result is
+computed twice or lost. A rerun picks up after the last finished iteration; a finished run
+whose stop rules were relaxed continues.
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from mace4ir.active_learning.labels import LabelStore
 from mace4ir.active_learning.options import ALOptions
 from mace4ir.active_learning.reference import reference
 from mace4ir.active_learning.sampling import choose_frames, normal_mode_samples
+from mace4ir.atomic_write import write_json_atomic
 from mace4ir.errors import Mace4irError
 from mace4ir.molecules import load_molecule
 
 log = logging.getLogger(__name__)
+
+
+# options that do not change what the iterations did, so a rerun may change them
+RERUN_MAY_CHANGE = ("stop", "final_fit_steps", "workers")
 
 
 class Run:
@@ -52,14 +59,16 @@ class Run:
             saved = json.loads(record.read_text())
             # an option newer than the record counts as at its default (so such runs resume)
             saved = {**_simple_defaults(), **saved}
-            changed = sorted(k for k in wanted if k != "stop" and saved.get(k) != wanted[k])
+            changed = sorted(
+                k for k in wanted if k not in RERUN_MAY_CHANGE and saved.get(k) != wanted[k]
+            )
             if changed:
                 raise Mace4irError(
                     f"{self.out}: holds an active-learning run with other inputs "
                     f"({', '.join(changed)}); use another --out"
                 )
         else:
-            _write_json(record, wanted)
+            write_json_atomic(record, wanted)
         fresh = {"elapsed_s": 0.0, "cpu_s": 0.0, "done": False}
         return json.loads(state.read_text()) if state.is_file() else fresh
 
@@ -75,7 +84,7 @@ class Run:
     def save_state(self, **changes) -> None:
         self.state.update(changes, elapsed_s=self.elapsed_s(), cpu_s=self.cpu_s())
         self.started, self.cpu_mark = time.monotonic(), _cpu_seconds()
-        _write_json(self.out / "state.json", self.state)
+        write_json_atomic(self.out / "state.json", self.state)
 
     @property
     def workers(self) -> int:
@@ -92,12 +101,6 @@ def _name(atoms, i: int) -> str:
     return f"{i:02d}_{atoms.info.get('name') or atoms.get_chemical_formula()}"
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    os.replace(tmp, path)
-
-
 # ---- the loop --------------------------------------------------------------------------------
 def active_learn(opts: ALOptions) -> Path:
     """Run (or resume) active learning; returns the output folder."""
@@ -107,7 +110,7 @@ def active_learn(opts: ALOptions) -> Path:
         for a, n in zip(run.molecules, run.names)
     ]
     holdout = _holdout(run, refs)
-    k = 0
+    k = _next_iteration(run)
     while not run.state["done"]:
         _iteration(run, k, refs, holdout)
         reason = _stop_reason(run, k)
@@ -115,8 +118,20 @@ def active_learn(opts: ALOptions) -> Path:
         if reason:
             log.info("active learning stops after iteration %d: %s", k, reason)
         k += 1
-    write_history(run.out, read_assessments(run.out / "iterations"))
-    return _finish(run)
+    return _finish(run, refs, holdout)
+
+
+def _next_iteration(run: Run) -> int:
+    """Where a rerun picks up: after the last finished iteration. A finished run whose stop
+    rules no longer hold (raised budgets) continues; one whose rules still hold only
+    (re)writes its outputs."""
+    if "iteration" not in run.state:
+        return 0
+    last = int(run.state["iteration"])
+    if run.state["done"] and _stop_reason(run, last) is None:
+        log.info("the stop rules allow more iterations: continuing after iteration %d", last)
+        run.save_state(done=False, stop_reason=None)
+    return last + 1
 
 
 def _holdout(run: Run, refs) -> list[str]:
@@ -142,9 +157,8 @@ def _iteration(run: Run, k: int, refs, holdout: list[str]) -> None:
     if not (folder / "assessment.json").is_file():
         from mace4ir.active_learning.assessment import assess
 
-        rows = assess(run, k, committee, refs, holdout)
-        _write_json(folder / "assessment.json", rows)
-    write_history(run.out, read_assessments(run.out / "iterations"))
+        write_json_atomic(folder / "assessment.json", assess(run, k, committee, refs, holdout))
+    write_history(run.out, read_assessments(run.out))
 
 
 def _selection(run: Run, k: int, refs, folder: Path) -> list[tuple]:
@@ -282,6 +296,8 @@ def _stop_reason(run: Run, k: int) -> str | None:
         return f"oracle budget spent ({run.labels.calls()} calls)"
     if rules.max_minutes is not None and run.elapsed_s() / 60 >= rules.max_minutes:
         return f"time budget spent ({run.elapsed_s() / 60:.1f} min)"
+    if rules.max_cpu_minutes is not None and run.cpu_s() / 60 >= rules.max_cpu_minutes:
+        return f"CPU budget spent ({run.cpu_s() / 60:.1f} CPU min)"
     return None
 
 
@@ -294,9 +310,17 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _finish(run: Run) -> Path:
+def _finish(run: Run, refs, holdout: list[str]) -> Path:
+    """The final committee (refitted, or the last iteration's) and the outputs."""
     from mace4ir.active_learning.outputs import write_outputs
 
     last = int(run.state["iteration"])
-    write_outputs(run, run.iteration_dir(last) / "committee")
+    committee, data = (run.iteration_dir(last) / name for name in ("committee", "train.extxyz"))
+    if run.opts.final_fit_steps:
+        from mace4ir.active_learning.final_fit import final_fit
+
+        committee = final_fit(run, last, data, _sources(run, 0), refs, holdout)
+        run.save_state()
+    write_history(run.out, read_assessments(run.out))
+    write_outputs(run, committee, data)
     return run.out

@@ -22,6 +22,7 @@ class StopRules:
     max_iterations: int = 40
     max_oracle_calls: int | None = 600  # all molecules together, held-out frames included
     max_minutes: float | None = None  # wall time, summed over resumed attempts
+    max_cpu_minutes: float | None = None  # CPU time (all processes), summed likewise
 
 
 @dataclass
@@ -56,6 +57,10 @@ class ALOptions:
     explore: ExploreOptions = field(default_factory=ExploreOptions)
     fit: FitOptions = field(default_factory=FitOptions)
     stop: StopRules = field(default_factory=StopRules)
+    # after the loop: the committee refitted from the starting model on all labels with this
+    # many steps (the loop's members, a few hundred steps at a time, stay under-trained);
+    # None: release the last iteration's committee. Like ``stop``, may change on a rerun.
+    final_fit_steps: int | None = None
     harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
     workers: int = 0  # oracle processes (0: one per core)
     seed: int = 0

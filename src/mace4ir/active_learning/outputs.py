@@ -8,6 +8,7 @@ committee in the safe release format, which ``mace4ir.load`` opens).
 
 from __future__ import annotations
 
+import filecmp
 import logging
 import shutil
 from pathlib import Path
@@ -19,17 +20,20 @@ from mace4ir.training.models.committee import read_committee, write_committee
 log = logging.getLogger(__name__)
 
 
-def write_outputs(run, committee_folder: Path) -> None:
-    out = run.out
-    last = Path(committee_folder).parent
-    data = out / "data"
+def write_outputs(run, committee_folder: Path, train: Path) -> None:
+    """Labels (``train``: the last iteration's training frames) and the final committee.
+    A run continued after it finished rewrites the data it wrote before."""
+    out, data = run.out, run.out / "data"
     data.mkdir(exist_ok=True)
-    if not (data / "labelled.extxyz").is_file():
-        shutil.copyfile(last / "train.extxyz", data / "labelled.extxyz")
-    if not (data / "prepared" / "manifest.json").is_file():
-        records = read_labelled_frames(data / "labelled.extxyz")
+    labelled, prepared = data / "labelled.extxyz", data / "prepared"
+    if not (labelled.is_file() and filecmp.cmp(labelled, train, shallow=False)):
+        shutil.copyfile(train, labelled)
+        if prepared.is_dir():  # made from the older labels, by this function
+            shutil.rmtree(prepared)
+    if not (prepared / "manifest.json").is_file():
+        records = read_labelled_frames(labelled)
         source = {"active_learning": str(out), "oracle": run.opts.oracle.describe()}
-        write_prepared(data / "prepared", split_records(records, 0.1, run.opts.seed), source=source)
+        write_prepared(prepared, split_records(records, 0.1, run.opts.seed), source=source)
     write_committee(out / "committee", read_committee(committee_folder))
     _release(run, committee_folder)
     log.info("active learning finished: data in %s, committee in %s", data, out / "committee")

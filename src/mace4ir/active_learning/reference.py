@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
 from mace4ir.active_learning.oracle import OracleSpec, calculator
+from mace4ir.atomic_write import write_json_atomic
 from mace4ir.evaluation.harmonic.calculation import HarmonicResult, harmonic_ir
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,7 @@ def _save(path: Path, result: HarmonicResult, calls: int) -> None:
     data = result.to_dict()
     data.update(numbers=result.atoms.numbers.tolist(), oracle_calls=calls)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=None)
 
 
 def _load(path: Path) -> tuple[HarmonicResult, int]:
