@@ -59,7 +59,7 @@ class ALOptions:
     stop: StopRules = field(default_factory=StopRules)
     # after the loop: the committee refitted from the starting model on all labels with this
     # many steps (the loop's members, a few hundred steps at a time, stay under-trained);
-    # None: release the last iteration's committee. Like ``stop``, may change on a rerun.
+    # 0 or None: release the last iteration's committee. Like ``stop``, may change on a rerun.
     final_fit_steps: int | None = None
     harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
     workers: int = 0  # oracle processes (0: one per core)
