@@ -141,14 +141,15 @@ def seed_figures(kind: str, run: Path, out: Path, seeds: int, demo: dict, ref) -
     import numpy as np
 
     from mace4ir.active_learning.committee_fit import Sources, fit_committee
+    from mace4ir.active_learning.final_fit import refit_options
     from mace4ir.active_learning.options import FitOptions
     from mace4ir.evaluation import harmonic_ir
     from mace4ir.evaluation.calculators.committee import CommitteeCalculator
     from mace4ir.evaluation.harmonic.mode_matching import compare_harmonic
 
     done = json.loads((run / "run.json").read_text())
-    fit = FitOptions(**done["fit"])
-    fit.first_max_steps = done.get("final_fit_steps") or fit.first_max_steps
+    fit = FitOptions(**done["fit"])  # the baseline's one fit already is its final fit
+    fit = refit_options(fit, done.get("final_fit_steps") or fit.first_max_steps, final_lr(done))
     src = Sources([str(demo["ef"])] * fit.committee, [str(demo["dipole"])] * fit.dipole_members)
     maes = [history(run)[-1]["frequency_mae_cm1"]]
     for seed in range(1, seeds):
@@ -173,18 +174,22 @@ def seed_figures(kind: str, run: Path, out: Path, seeds: int, demo: dict, ref) -
 def baseline_options(modes: int, al: Path, calls: int) -> dict:
     """Plain MD: twice active learning's oracle calls, all on frames evenly spaced along
     GFN2-xTB MD at the same temperatures (its MD steps not counted), and one fit from the
-    starting model with as many steps as active learning's final refit (without one: as all
-    of its fits together)."""
+    starting model with the recipe of active learning's final refit (without one: as many
+    steps as all of its fits together)."""
+    from mace4ir.active_learning.final_fit import refit_options
+    from mace4ir.active_learning.options import FitOptions
+
     done = json.loads((al / "run.json").read_text())
     fit, iterations = done["fit"], len([r for r in history(al) if r.get("fit", "loop") == "loop"])
     steps = done.get("final_fit_steps") or fit["first_max_steps"] + fit["max_steps"] * (
         iterations - 1
     )
+    recipe = refit_options(FitOptions(**fit), steps, final_lr(done))
     budget = 2 * calls
     return {
         "initial_sampling": "oracle_md",
         "initial_per_mode": -(-(budget - done["holdout_per_molecule"]) // modes),
-        "fit": {"first_max_steps": steps},
+        "fit": {"first_max_steps": steps, "overrides": recipe.overrides},
         "final_fit_steps": 0,
         "stop": {
             "max_oracle_calls": budget,
@@ -193,6 +198,11 @@ def baseline_options(modes: int, al: Path, calls: int) -> dict:
             "max_minutes": None,
         },
     }
+
+
+def final_lr(done: dict) -> float | None:
+    """The final refit's learning rate of a run (its run.json), None without a refit."""
+    return done.get("final_fit_lr") if done.get("final_fit_steps") else None
 
 
 def prefixed(prefix: str, d: dict) -> dict:

@@ -120,15 +120,20 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     tiny_foundation, tmp_path
 ):
     config = tmp_path / "al.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "final_fit_steps": 4}))
+    config.write_text(yaml.safe_dump({**TINY, "final_fit_steps": 4, "final_fit_lr": 0.05}))
     out = tmp_path / "al"
     run_cli(out, tiny_foundation, config, extra=["--max-iterations", "1"])
     assert history_rows(out) == [(0, "loop"), (0, "final")]
-    final = out / "final" / "after_iter_000_steps_4" / "committee"
+    final = out / "final" / "after_iter_000_steps_4_lr_0.05" / "committee"
     train = yaml.safe_load((final / "ef_01" / "ef" / "config.yaml").read_text())["train"]
-    assert train["max_steps"] == 4  # refitted from the foundation with final_fit_steps
+    assert train["max_steps"] == 4  # refitted from the foundation with final_fit_steps ...
+    assert train["optimizer"]["lr"] == 0.05  # ... at final_fit_lr
+    loop = out / "iterations" / "iter_000" / "committee" / "ef_01" / "ef" / "config.yaml"
+    assert yaml.safe_load(loop.read_text())["train"]["optimizer"]["lr"] == 0.03  # the loop's
     released = json.loads((out / "committee" / "committee.json").read_text())
-    assert all("final/after_iter_000_steps_4/" in r for runs in released.values() for r in runs)
+    assert all(
+        "final/after_iter_000_steps_4_lr_0.05/" in r for runs in released.values() for r in runs
+    )
     labelled = (out / "data" / "labelled.extxyz").read_text().count("Properties=")
     assert labelled == 6  # 2 normal-mode frames per mode, 3 modes
     before = label_files(out)
@@ -141,7 +146,9 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     manifest = json.loads((out / "data" / "prepared" / "manifest.json").read_text())
     assert manifest["kept"] == 6 + 2  # the prepared copy follows the new labels
     released = json.loads((out / "committee" / "committee.json").read_text())
-    assert all("final/after_iter_001_steps_4/" in r for runs in released.values() for r in runs)
+    assert all(
+        "final/after_iter_001_steps_4_lr_0.05/" in r for runs in released.values() for r in runs
+    )
     state = json.loads((out / "state.json").read_text())
     assert state["done"] and "2 iterations" in state["stop_reason"]
 

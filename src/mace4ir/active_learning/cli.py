@@ -49,6 +49,11 @@ def register(sub) -> None:
         help="after the loop, refit every member from the starting model on all labels with "
         "this many steps (default 3000; 0: release the last iteration's committee)",
     )
+    p.add_argument(
+        "--final-fit-lr",
+        type=float,
+        help="learning rate of the final refit (default 0.1; the loop's short fits use 0.03)",
+    )
     p.add_argument("--workers", type=int, help="oracle processes (default: one per core)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.set_defaults(func=_run)
@@ -66,6 +71,7 @@ def _run(args) -> int:
         "dipole": args.dipole,
         "workers": args.workers,
         "final_fit_steps": args.final_fit_steps,
+        "final_fit_lr": args.final_fit_lr,
         "seed": args.seed,
         "fit": {
             "committee": args.committee,

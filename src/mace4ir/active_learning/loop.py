@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 # options that do not change what the iterations did, so a rerun may change them
-RERUN_MAY_CHANGE = ("stop", "final_fit_steps", "workers")
+RERUN_MAY_CHANGE = ("stop", "final_fit_steps", "final_fit_lr", "workers")
 
 
 class Run:

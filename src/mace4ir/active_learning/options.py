@@ -61,6 +61,7 @@ class ALOptions:
     # many steps (the loop's members, a few hundred steps at a time, stay under-trained);
     # 0 or None: release the last iteration's committee. Like ``stop``, may change on a rerun.
     final_fit_steps: int | None = None
+    final_fit_lr: float | None = None  # the refit's learning rate (None: the loop's, fit.overrides)
     harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
     workers: int = 0  # oracle processes (0: one per core)
     seed: int = 0
