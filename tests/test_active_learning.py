@@ -212,6 +212,8 @@ def test_bad_selection_is_a_clear_error(tmp_path):
 
     with pytest.raises(ConfigError, match="selection must be"):
         load_options(["O"], tmp_path, None, {"selection": "random"})
+    with pytest.raises(ConfigError, match="final_fit_lr must be a positive number, got -0.1"):
+        load_options(["O"], tmp_path, None, {"final_fit_lr": -0.1})
 
 
 def test_uniform_selection_ignores_the_committee_and_uncertainty_follows_it():

@@ -71,6 +71,8 @@ class ALOptions:
             raise ConfigError(
                 f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}"
             )
+        if self.final_fit_lr is not None and not self.final_fit_lr > 0:
+            raise ConfigError(f"final_fit_lr must be a positive number, got {self.final_fit_lr!r}")
         if self.initial_sampling not in INITIAL_SAMPLINGS:
             raise ConfigError(
                 f"initial_sampling must be one of {', '.join(INITIAL_SAMPLINGS)}, "
