@@ -17,9 +17,10 @@ in the sample; dimethyl selenide brings selenium, an element the sample lacks):
   baseline), the same committee fitted once with as many steps as all of active learning's
   fits; printed: its MAE, and how many calls active learning needed to reach it (the target
   is met when that is at most half the baseline's calls);
-* ``--seeds N``: one fit's harmonic MAE scatters by ~1 cm^-1 with its seed (bootstrap and
-  initialisation), as much as the difference being measured. Both final committees are
-  refitted on their own labels with N-1 more seeds, and the verdict compares mean MAEs.
+* ``--seeds N``: one fit's harmonic MAE scatters with its seed (data order, validation
+  split; bootstrap resamples where used) by as much as the difference being measured.
+  Both final committees are refitted on their own labels with N-1 more seeds, and the
+  verdict compares mean MAEs.
 
     OMP_NUM_THREADS=1 python benchmarks/closed_loop.py --demo demo_run --out closed_loop
 
@@ -141,15 +142,13 @@ def seed_figures(kind: str, run: Path, out: Path, seeds: int, demo: dict, ref) -
     import numpy as np
 
     from mace4ir.active_learning.committee_fit import Sources, fit_committee
-    from mace4ir.active_learning.final_fit import refit_options
-    from mace4ir.active_learning.options import FitOptions
     from mace4ir.evaluation import harmonic_ir
     from mace4ir.evaluation.calculators.committee import CommitteeCalculator
     from mace4ir.evaluation.harmonic.mode_matching import compare_harmonic
 
     done = json.loads((run / "run.json").read_text())
-    fit = FitOptions(**done["fit"])  # the baseline's one fit already is its final fit
-    fit = refit_options(fit, done.get("final_fit_steps") or fit.first_max_steps, final_lr(done))
+    # the baseline's one fit already is its final fit
+    fit = refit_recipe(done, done.get("final_fit_steps") or done["fit"]["first_max_steps"])
     src = Sources([str(demo["ef"])] * fit.committee, [str(demo["dipole"])] * fit.dipole_members)
     maes = [history(run)[-1]["frequency_mae_cm1"]]
     for seed in range(1, seeds):
@@ -176,20 +175,21 @@ def baseline_options(modes: int, al: Path, calls: int) -> dict:
     GFN2-xTB MD at the same temperatures (its MD steps not counted), and one fit from the
     starting model with the recipe of active learning's final refit (without one: as many
     steps as all of its fits together)."""
-    from mace4ir.active_learning.final_fit import refit_options
-    from mace4ir.active_learning.options import FitOptions
-
     done = json.loads((al / "run.json").read_text())
     fit, iterations = done["fit"], len([r for r in history(al) if r.get("fit", "loop") == "loop"])
     steps = done.get("final_fit_steps") or fit["first_max_steps"] + fit["max_steps"] * (
         iterations - 1
     )
-    recipe = refit_options(FitOptions(**fit), steps, final_lr(done))
+    recipe = refit_recipe(done, steps)
     budget = 2 * calls
     return {
         "initial_sampling": "oracle_md",
         "initial_per_mode": -(-(budget - done["holdout_per_molecule"]) // modes),
-        "fit": {"first_max_steps": steps, "overrides": recipe.overrides},
+        "fit": {
+            "first_max_steps": steps,
+            "overrides": recipe.overrides,
+            "bootstrap": recipe.bootstrap,
+        },
         "final_fit_steps": 0,
         "stop": {
             "max_oracle_calls": budget,
@@ -200,9 +200,18 @@ def baseline_options(modes: int, al: Path, calls: int) -> dict:
     }
 
 
-def final_lr(done: dict) -> float | None:
-    """The final refit's learning rate of a run (its run.json), None without a refit."""
-    return done.get("final_fit_lr") if done.get("final_fit_steps") else None
+def refit_recipe(done: dict, steps: int):
+    """The fit options of a run's final refit (``done``: its run.json) with ``steps`` steps;
+    a run without a refit: its own fit options."""
+    from mace4ir.active_learning.final_fit import refit_options
+    from mace4ir.active_learning.options import FitOptions
+
+    fit = FitOptions(**done["fit"])
+    if not done.get("final_fit_steps"):
+        return refit_options(fit, steps, None, fit.bootstrap)
+    return refit_options(
+        fit, steps, done.get("final_fit_lr"), done.get("final_fit_bootstrap", False)
+    )
 
 
 def prefixed(prefix: str, d: dict) -> dict:

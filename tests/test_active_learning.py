@@ -124,15 +124,22 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     out = tmp_path / "al"
     run_cli(out, tiny_foundation, config, extra=["--max-iterations", "1"])
     assert history_rows(out) == [(0, "loop"), (0, "final")]
-    final = out / "final" / "after_iter_000_steps_4_lr_0.05" / "committee"
+    final = out / "final" / "after_iter_000_steps_4_lr_0.05_no_bootstrap" / "committee"
     train = yaml.safe_load((final / "ef_01" / "ef" / "config.yaml").read_text())["train"]
     assert train["max_steps"] == 4  # refitted from the foundation with final_fit_steps ...
     assert train["optimizer"]["lr"] == 0.05  # ... at final_fit_lr
-    loop = out / "iterations" / "iter_000" / "committee" / "ef_01" / "ef" / "config.yaml"
-    assert yaml.safe_load(loop.read_text())["train"]["optimizer"]["lr"] == 0.03  # the loop's
+    assert json.loads((final / "ef_01" / "finetune.json").read_text())["bootstrap"] is False
+    loop = out / "iterations" / "iter_000" / "committee" / "ef_01"
+    assert (
+        yaml.safe_load((loop / "ef" / "config.yaml").read_text())["train"]["optimizer"]["lr"]
+        == 0.03
+    )
+    assert json.loads((loop / "finetune.json").read_text())["bootstrap"] is True  # the loop's
     released = json.loads((out / "committee" / "committee.json").read_text())
     assert all(
-        "final/after_iter_000_steps_4_lr_0.05/" in r for runs in released.values() for r in runs
+        "final/after_iter_000_steps_4_lr_0.05_no_bootstrap/" in r
+        for runs in released.values()
+        for r in runs
     )
     labelled = (out / "data" / "labelled.extxyz").read_text().count("Properties=")
     assert labelled == 6  # 2 normal-mode frames per mode, 3 modes
@@ -147,7 +154,9 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     assert manifest["kept"] == 6 + 2  # the prepared copy follows the new labels
     released = json.loads((out / "committee" / "committee.json").read_text())
     assert all(
-        "final/after_iter_001_steps_4_lr_0.05/" in r for runs in released.values() for r in runs
+        "final/after_iter_001_steps_4_lr_0.05_no_bootstrap/" in r
+        for runs in released.values()
+        for r in runs
     )
     state = json.loads((out / "state.json").read_text())
     assert state["done"] and "2 iterations" in state["stop_reason"]
@@ -214,6 +223,23 @@ def test_bad_selection_is_a_clear_error(tmp_path):
         load_options(["O"], tmp_path, None, {"selection": "random"})
     with pytest.raises(ConfigError, match="final_fit_lr must be a positive number, got -0.1"):
         load_options(["O"], tmp_path, None, {"final_fit_lr": -0.1})
+
+
+def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused(tmp_path):
+    """run.json written before ``fit.bootstrap`` and ``final_fit_bootstrap`` existed: both
+    count as at their defaults, so the run resumes; a changed input is refused by name."""
+    from mace4ir.active_learning.loop import Run
+    from mace4ir.active_learning.options import load_options
+    from mace4ir.errors import Mace4irError
+
+    out = tmp_path / "al"
+    Run(load_options(["O"], out, None, TINY))
+    record = json.loads((out / "run.json").read_text())
+    del record["fit"]["bootstrap"], record["final_fit_bootstrap"]
+    (out / "run.json").write_text(json.dumps(record))
+    Run(load_options(["O"], out, None, {**TINY, "final_fit_bootstrap": True}))  # may change
+    with pytest.raises(Mace4irError, match=r"other inputs \(fit\); use another --out"):
+        Run(load_options(["O"], out, None, {**TINY, "fit": {**TINY["fit"], "bootstrap": False}}))
 
 
 def test_uniform_selection_ignores_the_committee_and_uncertainty_follows_it():

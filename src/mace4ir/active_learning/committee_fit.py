@@ -83,7 +83,7 @@ def _task(folder, data, kind, index, source, fit: FitOptions, first: bool, seed:
         "out": str(member_out(folder, kind, index)),
         "kind": kind,
         "seed": seed + 1000 * index,
-        "bootstrap": kind == "ef" and fit.committee > 1,
+        "bootstrap": kind == "ef" and fit.committee > 1 and fit.bootstrap,
         "config": fit.config,
         "val_fraction": fit.val_fraction,
         # the step budget decides (the data grow every iteration; epochs would vary)

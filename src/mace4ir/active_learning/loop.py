@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 # options that do not change what the iterations did, so a rerun may change them
-RERUN_MAY_CHANGE = ("stop", "final_fit_steps", "final_fit_lr", "workers")
+RERUN_MAY_CHANGE = ("stop", "final_fit_steps", "final_fit_lr", "final_fit_bootstrap", "workers")
 
 
 class Run:
@@ -58,7 +58,7 @@ class Run:
         if record.is_file():
             saved = json.loads(record.read_text())
             # an option newer than the record counts as at its default (so such runs resume)
-            saved = {**_simple_defaults(), **saved}
+            saved = _with_new_defaults(saved)
             changed = sorted(
                 k for k in wanted if k not in RERUN_MAY_CHANGE and saved.get(k) != wanted[k]
             )
@@ -91,10 +91,16 @@ class Run:
         return self.opts.workers or os.cpu_count() or 1
 
 
-def _simple_defaults() -> dict:
-    from dataclasses import MISSING, fields
+def _with_new_defaults(saved: dict) -> dict:
+    """``saved`` (a run.json) with every option it lacks at its default, nested ones too."""
+    from dataclasses import MISSING, asdict, fields, is_dataclass
 
-    return {f.name: f.default for f in fields(ALOptions) if f.default is not MISSING}
+    out = {f.name: f.default for f in fields(ALOptions) if f.default is not MISSING} | saved
+    for f in fields(ALOptions):
+        default = f.default_factory() if f.default_factory is not MISSING else None
+        if is_dataclass(default) and isinstance(out.get(f.name), dict):
+            out[f.name] = json.loads(json.dumps(asdict(default))) | out[f.name]
+    return out
 
 
 def _name(atoms, i: int) -> str:

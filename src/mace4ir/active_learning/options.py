@@ -35,6 +35,7 @@ class FitOptions:
     data_elements_only: bool = True  # members know the molecules' elements only: ~5x cheaper
     scratch: dict = field(default_factory=lambda: {"ef": "ef_small", "dipole": "dipole"})
     val_fraction: float = 0.1
+    bootstrap: bool = True  # EF members on bootstrap resamples: they disagree where data are thin
     overrides: dict = field(default_factory=dict)  # any training-config keys
 
 
@@ -62,6 +63,7 @@ class ALOptions:
     # 0 or None: release the last iteration's committee. Like ``stop``, may change on a rerun.
     final_fit_steps: int | None = None
     final_fit_lr: float | None = None  # the refit's learning rate (None: the loop's, fit.overrides)
+    final_fit_bootstrap: bool = False  # refit members on bootstrap resamples (False: all labels)
     harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
     workers: int = 0  # oracle processes (0: one per core)
     seed: int = 0
