@@ -227,7 +227,8 @@ def test_bad_selection_is_a_clear_error(tmp_path):
 
 def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused(tmp_path):
     """run.json written before ``fit.bootstrap`` and ``final_fit_bootstrap`` existed: both
-    count as at their defaults, so the run resumes; a changed input is refused by name."""
+    count as at their defaults, so the run resumes (also when moved to another folder); a
+    changed input is refused by name."""
     from mace4ir.active_learning.loop import Run
     from mace4ir.active_learning.options import load_options
     from mace4ir.errors import Mace4irError
@@ -238,6 +239,10 @@ def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused
     del record["fit"]["bootstrap"], record["final_fit_bootstrap"]
     (out / "run.json").write_text(json.dumps(record))
     Run(load_options(["O"], out, None, {**TINY, "final_fit_bootstrap": True}))  # may change
+    moved = tmp_path / "moved"
+    out.rename(moved)  # a run folder moved elsewhere continues there
+    Run(load_options(["O"], moved, None, TINY))
+    out = moved
     with pytest.raises(Mace4irError, match=r"other inputs \(fit\); use another --out"):
         Run(load_options(["O"], out, None, {**TINY, "fit": {**TINY["fit"], "bootstrap": False}}))
 

@@ -35,8 +35,16 @@ from mace4ir.molecules import load_molecule
 log = logging.getLogger(__name__)
 
 
-# options that do not change what the iterations did, so a rerun may change them
-RERUN_MAY_CHANGE = ("stop", "final_fit_steps", "final_fit_lr", "final_fit_bootstrap", "workers")
+# options that do not change what the iterations did, so a rerun may change them (``out``:
+# a run folder copied or moved elsewhere continues there)
+RERUN_MAY_CHANGE = (
+    "out",
+    "stop",
+    "final_fit_steps",
+    "final_fit_lr",
+    "final_fit_bootstrap",
+    "workers",
+)
 
 
 class Run:
