@@ -7,9 +7,10 @@ same labels 7.5). Its learning rate (``final_fit_lr``) is higher than the loop's
 member on fluoroethene's 111 loop labels, 3000 steps, reaches 8.7 cm^-1 at 0.03, 4.5 at 0.1
 (9000 steps at 0.03: 3.3; 0.2 diverges to 12). Its members train on all labels, not on
 bootstrap resamples like the loop's (``final_fit_bootstrap``): the resamples give the loop
-disagreement where data are thin, but each member then sees ~60 % of the labels (the same
-111 labels, three members at 0.1: committee 4.5, 5.7 and 6.8 cm^-1 over three seeds with
-resamples, 3.5 without; the members still differ by their seeds and validation splits).
+disagreement where data are thin, but each member then sees ~60 % of the labels. On the
+same 111 labels (three members at 0.1) single members reach a median 5.7 cm^-1 without
+resamples, 7.3 with (nine each); the committee means scatter as much either way (3.5, 5.8,
+6.8 without; 4.5, 5.7, 6.8 with), the members still differing by seed and validation split.
 The refit lives in ``DIR/final/after_iter_NNN_steps_S[_lr_X][_no_bootstrap]/`` (named by
 what it depends on, so a run continued later, or refitted with another recipe, gets a new
 one), with its assessment, which ``history.csv`` shows as a row of its own (``fit: final``).
