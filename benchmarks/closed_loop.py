@@ -204,14 +204,13 @@ def refit_recipe(done: dict, steps: int):
     """The fit options of a run's final refit (``done``: its run.json) with ``steps`` steps;
     a run without a refit: its own fit options."""
     from mace4ir.active_learning.final_fit import refit_options
-    from mace4ir.active_learning.options import FitOptions
+    from mace4ir.active_learning.options import FitOptions, with_new_defaults
 
+    done = with_new_defaults(done)
     fit = FitOptions(**done["fit"])
-    if not done.get("final_fit_steps"):
+    if not done["final_fit_steps"]:
         return refit_options(fit, steps, None, fit.bootstrap)
-    return refit_options(
-        fit, steps, done.get("final_fit_lr"), done.get("final_fit_bootstrap", False)
-    )
+    return refit_options(fit, steps, done["final_fit_lr"], done["final_fit_bootstrap"])
 
 
 def prefixed(prefix: str, d: dict) -> dict:

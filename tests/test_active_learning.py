@@ -242,9 +242,8 @@ def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused
     moved = tmp_path / "moved"
     out.rename(moved)  # a run folder moved elsewhere continues there
     Run(load_options(["O"], moved, None, TINY))
-    out = moved
     with pytest.raises(Mace4irError, match=r"other inputs \(fit\); use another --out"):
-        Run(load_options(["O"], out, None, {**TINY, "fit": {**TINY["fit"], "bootstrap": False}}))
+        Run(load_options(["O"], moved, None, {**TINY, "fit": {**TINY["fit"], "bootstrap": False}}))
 
 
 def test_uniform_selection_ignores_the_committee_and_uncertainty_follows_it():

@@ -25,7 +25,7 @@ from mace4ir.active_learning import exploration
 from mace4ir.active_learning.committee_fit import Sources, fit_committee, member_run
 from mace4ir.active_learning.history import read_assessments, write_history
 from mace4ir.active_learning.labels import LabelStore
-from mace4ir.active_learning.options import ALOptions
+from mace4ir.active_learning.options import ALOptions, with_new_defaults
 from mace4ir.active_learning.reference import reference
 from mace4ir.active_learning.sampling import choose_frames, normal_mode_samples
 from mace4ir.atomic_write import write_json_atomic
@@ -65,8 +65,7 @@ class Run:
         wanted = json.loads(json.dumps(self.opts.record()))  # as it reads back (tuples: lists)
         if record.is_file():
             saved = json.loads(record.read_text())
-            # an option newer than the record counts as at its default (so such runs resume)
-            saved = _with_new_defaults(saved)
+            saved = with_new_defaults(saved)
             changed = sorted(
                 k for k in wanted if k not in RERUN_MAY_CHANGE and saved.get(k) != wanted[k]
             )
@@ -97,18 +96,6 @@ class Run:
     @property
     def workers(self) -> int:
         return self.opts.workers or os.cpu_count() or 1
-
-
-def _with_new_defaults(saved: dict) -> dict:
-    """``saved`` (a run.json) with every option it lacks at its default, nested ones too."""
-    from dataclasses import MISSING, asdict, fields, is_dataclass
-
-    out = {f.name: f.default for f in fields(ALOptions) if f.default is not MISSING} | saved
-    for f in fields(ALOptions):
-        default = f.default_factory() if f.default_factory is not MISSING else None
-        if is_dataclass(default) and isinstance(out.get(f.name), dict):
-            out[f.name] = json.loads(json.dumps(asdict(default))) | out[f.name]
-    return out
 
 
 def _name(atoms, i: int) -> str:

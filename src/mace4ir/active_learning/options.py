@@ -3,7 +3,8 @@ user YAML and command-line overrides, validated."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from mace4ir.active_learning.exploration import ExploreOptions
@@ -112,6 +113,17 @@ def load_options(
         )
     except TypeError as exc:
         raise ConfigError(f"active-learning options: {exc}") from None
+
+
+def with_new_defaults(record: dict) -> dict:
+    """A run's recorded options (its run.json) with every option newer than the record, nested
+    ones too, at its default: such runs resume, and readers of the record see every key."""
+    out = {f.name: f.default for f in fields(ALOptions) if f.default is not MISSING} | record
+    for f in fields(ALOptions):
+        default = f.default_factory() if f.default_factory is not MISSING else None
+        if is_dataclass(default) and isinstance(out.get(f.name), dict):
+            out[f.name] = json.loads(json.dumps(asdict(default))) | out[f.name]
+    return out
 
 
 def _build(cls, values: dict, where: str):
