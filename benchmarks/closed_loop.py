@@ -210,7 +210,13 @@ def refit_recipe(done: dict, steps: int):
     fit = FitOptions(**done["fit"])
     if not done["final_fit_steps"]:
         return refit_options(fit, steps, None, fit.bootstrap)
-    return refit_options(fit, steps, done["final_fit_lr"], done["final_fit_bootstrap"])
+    return refit_options(
+        fit,
+        steps,
+        done["final_fit_lr"],
+        done["final_fit_bootstrap"],
+        done["final_fit_batch_size"],
+    )
 
 
 def prefixed(prefix: str, d: dict) -> dict:

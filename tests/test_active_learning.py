@@ -120,24 +120,24 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     tiny_foundation, tmp_path
 ):
     config = tmp_path / "al.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "final_fit_steps": 4, "final_fit_lr": 0.05}))
+    refit = {"final_fit_steps": 4, "final_fit_lr": 0.05, "final_fit_batch_size": 4}
+    config.write_text(yaml.safe_dump({**TINY, **refit}))
     out = tmp_path / "al"
     run_cli(out, tiny_foundation, config, extra=["--max-iterations", "1"])
     assert history_rows(out) == [(0, "loop"), (0, "final")]
-    final = out / "final" / "after_iter_000_steps_4_lr_0.05_no_bootstrap" / "committee"
+    final = out / "final" / "after_iter_000_steps_4_lr_0.05_batch_4_no_bootstrap" / "committee"
     train = yaml.safe_load((final / "ef_01" / "ef" / "config.yaml").read_text())["train"]
     assert train["max_steps"] == 4  # refitted from the foundation with final_fit_steps ...
     assert train["optimizer"]["lr"] == 0.05  # ... at final_fit_lr
+    assert train["batch_size"] == 4  # ... in batches of final_fit_batch_size
     assert json.loads((final / "ef_01" / "finetune.json").read_text())["bootstrap"] is False
     loop = out / "iterations" / "iter_000" / "committee" / "ef_01"
-    assert (
-        yaml.safe_load((loop / "ef" / "config.yaml").read_text())["train"]["optimizer"]["lr"]
-        == 0.03
-    )
+    loop_train = yaml.safe_load((loop / "ef" / "config.yaml").read_text())["train"]
+    assert (loop_train["optimizer"]["lr"], loop_train["batch_size"]) == (0.03, 8)
     assert json.loads((loop / "finetune.json").read_text())["bootstrap"] is True  # the loop's
     released = json.loads((out / "committee" / "committee.json").read_text())
     assert all(
-        "final/after_iter_000_steps_4_lr_0.05_no_bootstrap/" in r
+        "final/after_iter_000_steps_4_lr_0.05_batch_4_no_bootstrap/" in r
         for runs in released.values()
         for r in runs
     )
@@ -154,7 +154,7 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     assert manifest["kept"] == 6 + 2  # the prepared copy follows the new labels
     released = json.loads((out / "committee" / "committee.json").read_text())
     assert all(
-        "final/after_iter_001_steps_4_lr_0.05_no_bootstrap/" in r
+        "final/after_iter_001_steps_4_lr_0.05_batch_4_no_bootstrap/" in r
         for runs in released.values()
         for r in runs
     )
@@ -223,6 +223,8 @@ def test_bad_selection_is_a_clear_error(tmp_path):
         load_options(["O"], tmp_path, None, {"selection": "random"})
     with pytest.raises(ConfigError, match="final_fit_lr must be a positive number, got -0.1"):
         load_options(["O"], tmp_path, None, {"final_fit_lr": -0.1})
+    with pytest.raises(ConfigError, match="final_fit_batch_size must be a positive integer"):
+        load_options(["O"], tmp_path, None, {"final_fit_batch_size": 0})
 
 
 def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused(tmp_path):

@@ -65,11 +65,12 @@ def finetune(opts: FinetuneOptions) -> dict[str, list[Path]]:
     _claim(out, opts)
     new = new_records(opts.data, out / "work", opts.val_fraction, opts.seed)
     elements = sorted({int(z) for recs in new.values() for r in recs for z in r["atomic_numbers"]})
-    starts, knowns = dict.fromkeys(kinds), {}
+    starts, knowns, models = dict.fromkeys(kinds), {}, {}
     for kind in kinds if opts.source else ():
-        starts[kind], knowns[kind] = _adapt(opts, kind, elements)
+        starts[kind], knowns[kind], models[kind] = _adapt(opts, kind, elements)
     if starts.get("ef") is not None:
-        new = _onto_foundation_zero(starts["ef"], knowns["ef"], new)
+        new = _onto_foundation_zero(starts["ef"], models.pop("ef"), knowns["ef"], new)
+    models.clear()  # the trainer builds its own from each starting point
     splits = mix_with_replay(new, opts.replay, opts.replay_fraction, opts.seed)
     source = {"finetune_of": str(opts.source), "data": str(opts.data), "replay": opts.replay}
     members: dict[str, list[Path]] = {}
@@ -111,8 +112,9 @@ def _claim(out: Path, opts: FinetuneOptions) -> None:
     tmp.replace(record)
 
 
-def _adapt(opts: FinetuneOptions, kind: str, elements: list[int]) -> tuple[StartingPoint, set[int]]:
-    """The adapted starting point, and the elements the foundation itself knew."""
+def _adapt(opts: FinetuneOptions, kind: str, elements: list[int]):
+    """The adapted starting point, the elements the foundation itself knew, and the adapted
+    model (building one costs seconds of e3nn code generation: it is reused, not rebuilt)."""
     names = {"ef": opts.ef_file, "dipole": opts.dipole_file}
     model, spec, path = load_foundation(opts.source, kind, opts.trust_pickle, names)
     known = set(spec["atomic_numbers"])
@@ -120,16 +122,12 @@ def _adapt(opts: FinetuneOptions, kind: str, elements: list[int]) -> tuple[Start
         model, spec = with_element_table(model, spec, elements)
     else:
         model, spec = extend_elements(model, spec, elements)
-    return StartingPoint.from_model(model, spec, str(path)), known
+    return StartingPoint.from_model(model, spec, str(path)), known, model
 
 
-def _onto_foundation_zero(start: StartingPoint, known_elements: set[int], new: dict) -> dict:
+def _onto_foundation_zero(start: StartingPoint, model, known_elements: set[int], new: dict) -> dict:
     """Shift the new labels of known elements to the foundation's energy zero; new elements'
-    offsets go into the starting model's E0s."""
-    from mace4ir.training.models.build import build_model
-
-    model = build_model(start.spec)
-    model.load_state_dict(start.state)
+    offsets go into the starting model's E0s (``model``: the starting point's, built)."""
     offsets = energy_offsets(model, start.spec, new["train"])
     known = {z: d for z, d in offsets.items() if z in known_elements}
     added = {z: d for z, d in offsets.items() if z not in known}

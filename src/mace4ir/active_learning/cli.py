@@ -47,12 +47,18 @@ def register(sub) -> None:
         "--final-fit-steps",
         type=int,
         help="after the loop, refit every member from the starting model on all labels with "
-        "this many steps (default 3000; 0: release the last iteration's committee)",
+        "this many steps (default 1500; 0: release the last iteration's committee)",
     )
     p.add_argument(
         "--final-fit-lr",
         type=float,
         help="learning rate of the final refit (default 0.1; the loop's short fits use 0.03)",
+    )
+    p.add_argument(
+        "--final-fit-batch-size",
+        type=int,
+        help="batch size of the final refit (default 16; the loop's fits use the training "
+        "config's 8)",
     )
     p.add_argument("--workers", type=int, help="oracle processes (default: one per core)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -72,6 +78,7 @@ def _run(args) -> int:
         "workers": args.workers,
         "final_fit_steps": args.final_fit_steps,
         "final_fit_lr": args.final_fit_lr,
+        "final_fit_batch_size": args.final_fit_batch_size,
         "seed": args.seed,
         "fit": {
             "committee": args.committee,

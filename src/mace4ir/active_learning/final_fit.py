@@ -11,7 +11,7 @@ disagreement where data are thin, but each member then sees ~60 % of the labels.
 same 111 labels (three members at 0.1) single members reach a median 5.7 cm^-1 without
 resamples, 7.3 with (nine each); the committee means scatter as much either way (3.5, 5.8,
 6.8 without; 4.5, 5.7, 6.8 with), the members still differing by seed and validation split.
-The refit lives in ``DIR/final/after_iter_NNN_steps_S[_lr_X][_no_bootstrap]/`` (named by
+The refit lives in ``DIR/final/after_iter_NNN_steps_S[_lr_X][_batch_B][_no_bootstrap]/`` (named by
 what it depends on, so a run continued later, or refitted with another recipe, gets a new
 one), with its assessment, which ``history.csv`` shows as a row of its own (``fit: final``).
 """
@@ -30,25 +30,38 @@ from mace4ir.atomic_write import write_json_atomic
 def final_folder(out: Path, last: int, refit: FitOptions) -> Path:
     """The refit's folder, named by its recipe (``refit_options``)."""
     lr = refit.overrides.get("optimizer", {}).get("lr")
+    batch = refit.overrides.get("batch_size")
     name = f"after_iter_{last:03d}_steps_{refit.first_max_steps}"
-    name += ("" if lr is None else f"_lr_{lr:g}") + ("" if refit.bootstrap else "_no_bootstrap")
-    return Path(out) / "final" / name
+    name += "" if lr is None else f"_lr_{lr:g}"
+    name += "" if batch is None else f"_batch_{batch}"
+    return Path(out) / "final" / (name + ("" if refit.bootstrap else "_no_bootstrap"))
 
 
-def refit_options(fit: FitOptions, steps: int, lr: float | None, bootstrap: bool) -> FitOptions:
+def refit_options(
+    fit: FitOptions,
+    steps: int,
+    lr: float | None,
+    bootstrap: bool,
+    batch_size: int | None = None,
+) -> FitOptions:
     """The loop's fit options turned into the refit's: ``steps`` from the starting model at
-    learning rate ``lr`` (None: the loop's), members on bootstrap resamples or not. The
-    plain-MD baseline of the closed-loop benchmark is fitted with the same recipe."""
+    learning rate ``lr`` with batches of ``batch_size`` (None: the loop's), members on
+    bootstrap resamples or not. The plain-MD baseline of the closed-loop benchmark is fitted
+    with the same recipe."""
     overrides = dict(fit.overrides)
     if lr is not None:
         overrides["optimizer"] = {**overrides.get("optimizer", {}), "lr": lr}
+    if batch_size is not None:
+        overrides["batch_size"] = batch_size
     return replace(fit, first_max_steps=steps, overrides=overrides, bootstrap=bootstrap)
 
 
 def final_fit(run, last: int, data: Path, sources: Sources, refs, holdout: list[str]) -> Path:
     """Fit (or, on a rerun, reuse) and assess the final committee; returns its folder."""
     o = run.opts
-    fit = refit_options(o.fit, o.final_fit_steps, o.final_fit_lr, o.final_fit_bootstrap)
+    fit = refit_options(
+        o.fit, o.final_fit_steps, o.final_fit_lr, o.final_fit_bootstrap, o.final_fit_batch_size
+    )
     folder = final_folder(run.out, last, fit)
     seed = run.opts.seed + 17 * last + 8  # iterations use multiples of 17: own bootstraps
     committee = fit_committee(folder / "committee", data, sources, fit, True, seed)

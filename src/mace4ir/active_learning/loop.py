@@ -43,6 +43,7 @@ RERUN_MAY_CHANGE = (
     "final_fit_steps",
     "final_fit_lr",
     "final_fit_bootstrap",
+    "final_fit_batch_size",
     "workers",
 )
 

@@ -65,6 +65,7 @@ class ALOptions:
     final_fit_steps: int | None = None
     final_fit_lr: float | None = None  # the refit's learning rate (None: the loop's, fit.overrides)
     final_fit_bootstrap: bool = False  # refit members on bootstrap resamples (False: all labels)
+    final_fit_batch_size: int | None = None  # the refit's batch size (None: the loop's)
     harmonic_reference: bool = True  # oracle harmonic spectrum (cheap for xtb) for the history
     workers: int = 0  # oracle processes (0: one per core)
     seed: int = 0
@@ -76,6 +77,9 @@ class ALOptions:
             )
         if self.final_fit_lr is not None and not self.final_fit_lr > 0:
             raise ConfigError(f"final_fit_lr must be a positive number, got {self.final_fit_lr!r}")
+        batch = self.final_fit_batch_size
+        if batch is not None and not (isinstance(batch, int) and batch > 0):
+            raise ConfigError(f"final_fit_batch_size must be a positive integer, got {batch!r}")
         if self.initial_sampling not in INITIAL_SAMPLINGS:
             raise ConfigError(
                 f"initial_sampling must be one of {', '.join(INITIAL_SAMPLINGS)}, "
