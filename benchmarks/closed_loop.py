@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import logging
 import subprocess
@@ -118,10 +119,9 @@ def one_molecule(name: str, smiles: str, demo: dict, folder: Path, args) -> dict
     al = run_al(smiles, demo, folder / "active_learning", args, None)
     row.update(al_figures(al))
     import mace4ir
-    from mace4ir.hashing import sha256_file
 
     committee = mace4ir.load(al / "release", committee=True)
-    after = folder / "after" / sha256_file(al / "release" / "SHA256SUMS")[:12]  # per release
+    after = folder / "after" / models_key(al / "release")  # a refitted committee: scored anew
     row.update(prefixed("after", scores(atoms, committee, xtb, after, args)))
     base = folder / "baseline"
     if not args.no_baseline:
@@ -305,9 +305,19 @@ def run_al(smiles: str, demo: dict, out: Path, args, baseline: dict | None) -> P
         config.write_text(yaml.safe_dump(merge(cfg, baseline)))
     if config:
         cmd += ["--config", str(config)]
-    if not (out / "release" / "mace4ir_release.json").is_file():
-        subprocess.run(cmd, check=True)
+    # always: a finished run only rewrites its outputs, one whose config changed (a new
+    # refit recipe, a larger budget) continues or is refused, never silently reported as it was
+    subprocess.run(cmd, check=True)
     return out
+
+
+def models_key(release: Path) -> str:
+    """The checksum of a release's models (weights and specs, not its model card and
+    manifest, which carry the export's date): the same committee exported again keeps it."""
+    lines = (release / "SHA256SUMS").read_text().splitlines()
+    models = [line for line in lines if line.split()[-1].startswith("mace4ir_")]
+    models = [line for line in models if line.split()[-1] != "mace4ir_release.json"]
+    return hashlib.sha256("\n".join(models).encode()).hexdigest()[:12]
 
 
 def history(folder: Path) -> list[dict]:
