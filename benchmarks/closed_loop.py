@@ -312,12 +312,18 @@ def run_al(smiles: str, demo: dict, out: Path, args, baseline: dict | None) -> P
 
 
 def models_key(release: Path) -> str:
-    """The checksum of a release's models (weights and specs, not its model card and
-    manifest, which carry the export's date): the same committee exported again keeps it."""
-    lines = (release / "SHA256SUMS").read_text().splitlines()
-    models = [line for line in lines if line.split()[-1].startswith("mace4ir_")]
-    models = [line for line in models if line.split()[-1] != "mace4ir_release.json"]
-    return hashlib.sha256("\n".join(models).encode()).hexdigest()[:12]
+    """The checksum of a release's models: their specs and tensors, not the model card and
+    manifest (they carry the export's date) nor the bytes of the safetensors header (its
+    metadata map comes out in a random order), so the same committee exported again keeps it."""
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    for path in sorted(release.glob("mace4ir_*.safetensors")):
+        digest.update(path.name.encode() + path.with_suffix(".json").read_bytes())
+        with safe_open(path, "pt") as fh:
+            for key in sorted(fh.keys()):
+                digest.update(key.encode() + fh.get_tensor(key).numpy().tobytes())
+    return digest.hexdigest()[:12]
 
 
 def history(folder: Path) -> list[dict]:
