@@ -26,6 +26,10 @@ def test_claim_refuses_foreign_folders_and_protects_their_files(tmp_path):
         claim(tmp_path / "out", "prep")
     owned = claim(tmp_path / "out", "prep", force=True)
     assert owned.remove_stale_tmp("docs") == 0  # looks like a temp file, but it is the user's
+    killed = tmp_path / "out" / ".work" / "shards" / "train-00000.stats.npz.tmp4242.npz"
+    killed.parent.mkdir(parents=True)
+    killed.write_bytes(b"half written by a killed worker (numpy adds its own suffix)")
+    assert owned.remove_stale_tmp(".work") == 1 and not killed.exists()
     with pytest.raises(Mace4irError, match="docs/report.tmp123: was in .* never removed"):
         owned.remove_tree("docs")
     with pytest.raises(Mace4irError, match="outside the output folder"):

@@ -32,8 +32,9 @@ from mace4ir.errors import Mace4irError
 log = logging.getLogger(__name__)
 
 MARKER = ".mace4ir-owner.json"
-# NAME.tmp<pid> (os.replace writers), NAME.tmp<pid>.c (LMDB compaction)
-STALE_TMP = re.compile(r"\.tmp\d+(\.c)?$")
+# NAME.tmp<pid> (os.replace writers), NAME.tmp<pid>.c (LMDB compaction), NAME.tmp<pid>.npz
+# and .png (numpy and matplotlib insist on their own suffix)
+STALE_TMP = re.compile(r"\.tmp\d+(\.c|\.npz|\.png)?$")
 
 
 def _is_marker(name: str) -> bool:
