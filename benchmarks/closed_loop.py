@@ -121,7 +121,7 @@ def one_molecule(name: str, smiles: str, demo: dict, folder: Path, args) -> dict
     import mace4ir
 
     committee = mace4ir.load(al / "release", committee=True)
-    after = folder / "after" / models_key(al / "release")  # a refitted committee: scored anew
+    after = folder / "after" / models_key(committee)  # a refitted committee: scored anew
     row.update(prefixed("after", scores(atoms, committee, xtb, after, args)))
     base = folder / "baseline"
     if not args.no_baseline:
@@ -311,19 +311,12 @@ def run_al(smiles: str, demo: dict, out: Path, args, baseline: dict | None) -> P
     return out
 
 
-def models_key(release: Path) -> str:
-    """The checksum of a release's models: their specs and tensors, not the model card and
-    manifest (they carry the export's date) nor the bytes of the safetensors header (its
-    metadata map comes out in a random order), so the same committee exported again keeps it."""
-    from safetensors import safe_open
-
-    digest = hashlib.sha256()
-    for path in sorted(release.glob("mace4ir_*.safetensors")):
-        digest.update(path.name.encode() + path.with_suffix(".json").read_bytes())
-        with safe_open(path, "pt") as fh:
-            for key in sorted(fh.keys()):
-                digest.update(key.encode() + fh.get_tensor(key).numpy().tobytes())
-    return digest.hexdigest()[:12]
+def models_key(committee) -> str:
+    """Which committee this is: a digest of its members' weights (``IREngine.weights_sha256``,
+    what the MD store keys its runs by), not of the release's files, whose manifest carries the
+    export's date and whose safetensors headers list their metadata in a random order."""
+    members = "".join(engine.weights_sha256 for engine in committee.engines)
+    return hashlib.sha256(members.encode()).hexdigest()[:12]
 
 
 def history(folder: Path) -> list[dict]:
