@@ -148,7 +148,7 @@ def seed_figures(kind: str, run: Path, out: Path, seeds: int, demo: dict, ref) -
 
     done = json.loads((run / "run.json").read_text())
     # the baseline's one fit already is its final fit
-    fit = refit_recipe(done, done.get("final_fit_steps") or done["fit"]["first_max_steps"])
+    fit = refit_recipe(done, refit_steps(run, done) or done["fit"]["first_max_steps"])
     src = Sources([str(demo["ef"])] * fit.committee, [str(demo["dipole"])] * fit.dipole_members)
     maes = [history(run)[-1]["frequency_mae_cm1"]]
     for seed in range(1, seeds):
@@ -177,9 +177,7 @@ def baseline_options(modes: int, al: Path, calls: int) -> dict:
     steps as all of its fits together)."""
     done = json.loads((al / "run.json").read_text())
     fit, iterations = done["fit"], len([r for r in history(al) if r.get("fit", "loop") == "loop"])
-    steps = done.get("final_fit_steps") or fit["first_max_steps"] + fit["max_steps"] * (
-        iterations - 1
-    )
+    steps = refit_steps(al, done) or fit["first_max_steps"] + fit["max_steps"] * (iterations - 1)
     recipe = refit_recipe(done, steps)
     budget = 2 * calls
     return {
@@ -198,6 +196,13 @@ def baseline_options(modes: int, al: Path, calls: int) -> dict:
             "max_minutes": None,
         },
     }
+
+
+def refit_steps(run: Path, done: dict) -> int:
+    """The steps of a run's final refit as it ran (a time budget may have shrunk
+    ``final_fit_steps``: state.json's ``final_fit``); 0 without a refit."""
+    plan = json.loads((run / "state.json").read_text()).get("final_fit") or {}
+    return int(plan.get("steps") or done.get("final_fit_steps") or 0)
 
 
 def refit_recipe(done: dict, steps: int):

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,16 @@ def test_weights_are_bit_identical(release, runs):
             assert original[key].dtype == exported[key].dtype and bool(
                 (original[key] == exported[key]).all()
             ), key
+
+
+def test_exporting_again_gives_byte_identical_weights(release, runs, tmp_path):
+    from mace4ir.release.export import ExportOptions, export_release
+
+    opts = ExportOptions(ef=runs[0], dipole=runs[1], out=tmp_path / "x", repo_id="org/tiny")
+    again = [export_release(replace(opts, out=tmp_path / f"again{i}")) for i in range(4)]
+    for stem in ("mace4ir_ef", "mace4ir_dipole"):
+        first = (release / f"{stem}.safetensors").read_bytes()
+        assert all((a / f"{stem}.safetensors").read_bytes() == first for a in again), stem
 
 
 def test_release_config_and_model_card(release, runs):

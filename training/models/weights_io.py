@@ -86,7 +86,9 @@ def save_model(model: torch.nn.Module, spec: dict, path: str | Path) -> tuple[Pa
     weights, spec_file = stem.with_suffix(WEIGHTS_SUFFIX), stem.with_suffix(SPEC_SUFFIX)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp_w, tmp_s = Path(f"{weights}.tmp"), Path(f"{spec_file}.tmp")
-    save_file(state, str(tmp_w), metadata={"format": "mace4ir", "kind": spec["kind"]})
+    # one metadata key: safetensors writes a map of several in a random order, and the same
+    # model would then give other bytes (release checksums, Hub uploads) on every export
+    save_file(state, str(tmp_w), metadata={"mace4ir_kind": spec["kind"]})
     tmp_s.write_text(json.dumps(spec, indent=2))
     os.chmod(tmp_w, _default_file_mode())  # safetensors writes 0600; models are meant to be shared
     os.replace(tmp_w, weights)

@@ -36,9 +36,16 @@ def register(sub) -> None:
     p.add_argument("--config", help="active-learning config YAML (overrides the defaults)")
     p.add_argument("--committee", type=int, help="EF committee members (default 3)")
     p.add_argument("--max-oracle-calls", type=int, help="label budget, all molecules (default 600)")
-    p.add_argument("--max-minutes", type=float, help="wall-time budget in minutes")
     p.add_argument(
-        "--max-cpu-minutes", type=float, help="CPU-time budget (all processes) in minutes"
+        "--max-minutes",
+        type=float,
+        help="wall-time budget of the whole run in minutes, the final refit included (the loop "
+        "stops before an iteration that would leave too little for it)",
+    )
+    p.add_argument(
+        "--max-cpu-minutes",
+        type=float,
+        help="CPU-time budget (all processes) of the whole run in minutes, likewise",
     )
     p.add_argument("--max-iterations", type=int, help="iteration budget (default 40)")
     p.add_argument("--spread", type=float, help="stop below this committee frequency spread, cm^-1")

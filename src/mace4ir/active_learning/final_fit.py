@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from mace4ir.active_learning import budget
 from mace4ir.active_learning.assessment import assess
 from mace4ir.active_learning.committee_fit import Sources, fit_committee
 from mace4ir.active_learning.options import FitOptions
@@ -59,15 +60,17 @@ def refit_options(
     return replace(fit, first_max_steps=steps, overrides=overrides, bootstrap=bootstrap)
 
 
-def final_fit(run, last: int, data: Path, sources: Sources, refs, holdout: list[str]) -> Path:
-    """Fit (or, on a rerun, reuse) and assess the final committee; returns its folder."""
+def final_fit(
+    run, last: int, data: Path, sources: Sources, refs, holdout: list[str], steps: int
+) -> Path:
+    """Fit (or, on a rerun, reuse) and assess the final committee of ``steps`` steps (the
+    loop's ``_refit_steps``: ``final_fit_steps`` within the time budgets); returns its folder."""
     o = run.opts
-    fit = refit_options(
-        o.fit, o.final_fit_steps, o.final_fit_lr, o.final_fit_bootstrap, o.final_fit_batch_size
-    )
+    fit = refit_options(o.fit, steps, o.final_fit_lr, o.final_fit_bootstrap, o.final_fit_batch_size)
     folder = final_folder(run.out, last, fit)
     seed = run.opts.seed + 17 * last + 8  # iterations use multiples of 17: own bootstraps
-    committee = fit_committee(folder / "committee", data, sources, fit, True, seed)
+    with budget.measured(run, last, "refit", not folder.exists(), steps=steps):
+        committee = fit_committee(folder / "committee", data, sources, fit, True, seed)
     if not (folder / "assessment.json").is_file():
         rows = assess(run, last, committee, refs, holdout, fit="final")
         write_json_atomic(folder / "assessment.json", rows)

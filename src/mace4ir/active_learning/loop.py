@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mace4ir.active_learning import exploration
+from mace4ir.active_learning import budget, exploration
 from mace4ir.active_learning.committee_fit import Sources, fit_committee, member_run
 from mace4ir.active_learning.history import read_assessments, write_history
 from mace4ir.active_learning.labels import LabelStore
@@ -132,7 +132,7 @@ def _next_iteration(run: Run) -> int:
     last = int(run.state["iteration"])
     if run.state["done"] and _stop_reason(run, last) is None:
         log.info("the stop rules allow more iterations: continuing after iteration %d", last)
-        run.save_state(done=False, stop_reason=None)
+        run.save_state(done=False, stop_reason=None, final_fit=None)
     return last + 1
 
 
@@ -149,17 +149,23 @@ def _holdout(run: Run, refs) -> list[str]:
 
 def _iteration(run: Run, k: int, refs, holdout: list[str]) -> None:
     folder = run.iteration_dir(k)
+    whole = not folder.exists()  # a resumed iteration's cost would read too low
     folder.mkdir(parents=True, exist_ok=True)
-    selected = _selection(run, k, refs, folder)
-    run.labels.label_frames(selected, run.workers)
-    data = _training_data(run, k, holdout)
-    committee = fit_committee(
-        folder / "committee", data, _sources(run, k), run.opts.fit, k == 0, run.opts.seed + 17 * k
-    )
-    if not (folder / "assessment.json").is_file():
-        from mace4ir.active_learning.assessment import assess
+    with budget.measured(run, k, "iteration", whole):
+        selected = _selection(run, k, refs, folder)
+        run.labels.label_frames(selected, run.workers)
+        data = _training_data(run, k, holdout)
+        fit = run.opts.fit
+        steps = fit.first_max_steps if k == 0 else fit.max_steps
+        fresh = not (folder / "committee").exists()
+        with budget.measured(run, k, "fit", fresh, steps=steps):
+            committee = fit_committee(
+                folder / "committee", data, _sources(run, k), fit, k == 0, run.opts.seed + 17 * k
+            )
+        if not (folder / "assessment.json").is_file():
+            from mace4ir.active_learning.assessment import assess
 
-        write_json_atomic(folder / "assessment.json", assess(run, k, committee, refs, holdout))
+            write_json_atomic(folder / "assessment.json", assess(run, k, committee, refs, holdout))
     write_history(run.out, read_assessments(run.out))
 
 
@@ -296,11 +302,35 @@ def _stop_reason(run: Run, k: int) -> str | None:
         return f"{rules.max_iterations} iterations"
     if rules.max_oracle_calls is not None and run.labels.calls() >= rules.max_oracle_calls:
         return f"oracle budget spent ({run.labels.calls()} calls)"
-    if rules.max_minutes is not None and run.elapsed_s() / 60 >= rules.max_minutes:
-        return f"time budget spent ({run.elapsed_s() / 60:.1f} min)"
-    if rules.max_cpu_minutes is not None and run.cpu_s() / 60 >= rules.max_cpu_minutes:
-        return f"CPU budget spent ({run.cpu_s() / 60:.1f} CPU min)"
-    return None
+    return budget.loop_budget_reason(run, run.opts.final_fit_steps or 0, _refit_factor(run.opts))
+
+
+def _refit_steps(run: Run) -> int:
+    """The final refit's steps: ``final_fit_steps``, or fewer where a time budget has less left
+    (decided once, kept in state.json, so a rerun refits the same way)."""
+    o, plan = run.opts, run.state.get("final_fit")
+    if plan and plan["requested"] == o.final_fit_steps:
+        return int(plan["steps"])
+    factor = _refit_factor(o)
+    steps = budget.affordable_refit_steps(run, o.final_fit_steps, factor)
+    predicted = {kind: budget.refit_cost(run, kind, steps, factor) for _, kind in budget.BUDGETS}
+    log.info(
+        "final refit: %d steps, predicted %s",
+        steps,
+        ", ".join(f"{v / 60:.1f} {kind} min" for kind, v in predicted.items()),
+    )
+    run.save_state(
+        final_fit={"requested": o.final_fit_steps, "steps": steps, "predicted": predicted}
+    )
+    return steps
+
+
+def _refit_factor(opts: ALOptions) -> float:
+    """Cost of a refit step relative to a loop step (budget.batch_factor)."""
+    from mace4ir.training.train_config import resolve
+
+    loop_batch = resolve(opts.fit.config, opts.fit.overrides)["batch_size"]
+    return budget.batch_factor(opts.final_fit_batch_size, loop_batch)
 
 
 def _cpu_seconds() -> float:
@@ -321,8 +351,10 @@ def _finish(run: Run, refs, holdout: list[str]) -> Path:
     if run.opts.final_fit_steps:
         from mace4ir.active_learning.final_fit import final_fit
 
-        committee = final_fit(run, last, data, _sources(run, 0), refs, holdout)
+        steps = _refit_steps(run)
+        committee = final_fit(run, last, data, _sources(run, 0), refs, holdout, steps)
         run.save_state()
     write_history(run.out, read_assessments(run.out))
     write_outputs(run, committee, data)
+    run.save_state()  # the outputs' time counts too
     return run.out

@@ -22,8 +22,9 @@ class StopRules:
     holdout_force_mae_meV_A: float | None = None  # held-out oracle force error
     max_iterations: int = 40
     max_oracle_calls: int | None = 600  # all molecules together, held-out frames included
-    max_minutes: float | None = None  # wall time, summed over resumed attempts
-    max_cpu_minutes: float | None = None  # CPU time (all processes), summed likewise
+    # wall time of the whole run (final refit included: budget.py), summed over resumed attempts
+    max_minutes: float | None = None
+    max_cpu_minutes: float | None = None  # CPU time (all processes), likewise
 
 
 @dataclass

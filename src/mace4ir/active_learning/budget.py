@@ -1,0 +1,116 @@
+"""Time budgets for the whole run, the final refit included (``stop.max_minutes`` of wall
+time, ``stop.max_cpu_minutes`` of CPU time).
+
+The loop measures what each iteration and each committee fit costs (``state.json``,
+``costs``) and stops before an iteration that, with the refit after it, would overrun a
+budget. The refit's cost is predicted from the loop's own fits: cost = start-up + per-step
+x steps, fitted to the fits' measured costs (iteration 0 fine-tunes ``fit.first_max_steps``
+steps from the foundation, later ones ``fit.max_steps``), with a per-step factor
+sqrt(refit batch / loop batch) for a larger refit batch. The square root errs on the safe
+side where it matters: a step of these tiny models is mostly per-operation overhead
+(fluoroethene: 16 structures cost 1.15x a step of 8, 32 cost 2.2x). Whatever budget the
+loop leaves, the refit's steps shrink to fit it (never below ``MIN_REFIT_FRACTION`` of
+``final_fit_steps``). Only phases that ran whole in one process are measured: a resumed
+phase's cost would read too low.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import contextmanager
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BUDGETS = (("max_minutes", "wall"), ("max_cpu_minutes", "CPU"))
+MIN_REFIT_FRACTION = 0.1
+
+
+def _clock(run, kind: str) -> float:
+    return run.elapsed_s() if kind == "wall" else run.cpu_s()
+
+
+@contextmanager
+def measured(run, k: int, phase: str, whole: bool, **extra):
+    """Record the wall and CPU seconds of ``phase`` of iteration ``k`` in ``run.state``
+    (saved with the iteration's end) when it runs ``whole``, not resumed half-way."""
+    start = {kind: _clock(run, kind) for _, kind in BUDGETS}
+    yield
+    if whole:
+        cost = {kind: _clock(run, kind) - start[kind] for _, kind in BUDGETS}
+        run.state.setdefault("costs", {}).setdefault(str(k), {})[phase] = {**cost, **extra}
+
+
+def _phases(run, phase: str) -> list[dict]:
+    costs = run.state.get("costs", {})
+    return [costs[k][phase] for k in sorted(costs, key=int) if phase in costs[k]]
+
+
+def next_iteration_cost(run, kind: str) -> float:
+    """Seconds the next iteration should take: the last measured one's (iteration 0's, with
+    its larger first fit and initial labels, until a later one is measured)."""
+    rows = _phases(run, "iteration")
+    return rows[-1][kind] if rows else 0.0
+
+
+def refit_cost_model(run, kind: str) -> tuple[float, float]:
+    """(start-up seconds, seconds per step) of a committee fit at the loop's batch size,
+    fitted to the loop's measured fits; (0, 0) before any was measured."""
+    rows = _phases(run, "fit")
+    steps = np.array([r["steps"] for r in rows], float)
+    cost = np.array([r[kind] for r in rows], float)
+    if len(set(steps)) < 2:  # one step count: no start-up term (the safe side)
+        return 0.0, float((cost / steps).max()) if len(rows) else 0.0
+    slope, start = np.polyfit(steps, cost, 1)
+    if slope <= 0 or start < 0:  # noisy measurements: all cost per step
+        return 0.0, float((cost / steps).max())
+    return float(start), float(slope)
+
+
+def batch_factor(refit_batch: int | None, loop_batch: int) -> float:
+    return math.sqrt(refit_batch / loop_batch) if refit_batch else 1.0
+
+
+def refit_cost(run, kind: str, steps: int, factor: float) -> float:
+    start, per_step = refit_cost_model(run, kind)
+    return start + per_step * factor * steps
+
+
+def loop_budget_reason(run, refit_steps: int, factor: float) -> str | None:
+    """Why the loop must stop now to keep every budget (with the refit of ``refit_steps``),
+    or None."""
+    for attr, kind in BUDGETS:
+        limit = getattr(run.opts.stop, attr)
+        if limit is None:
+            continue
+        spent, ahead = _clock(run, kind), next_iteration_cost(run, kind)
+        refit = refit_cost(run, kind, refit_steps, factor) if refit_steps else 0.0
+        if spent + ahead + refit >= 60 * limit:
+            return (
+                f"{kind} budget: {spent / 60:.1f} of {limit:g} min spent, another iteration "
+                f"(~{ahead / 60:.1f}) and the final refit (~{refit / 60:.1f}) would not fit"
+            )
+    return None
+
+
+def affordable_refit_steps(run, steps: int, factor: float) -> int:
+    """The refit's steps: ``steps``, or fewer where a budget has less left than they cost."""
+    chosen = steps
+    for attr, kind in BUDGETS:
+        limit = getattr(run.opts.stop, attr)
+        start, per_step = refit_cost_model(run, kind)
+        if limit is None or per_step <= 0:
+            continue
+        left = 60 * limit - _clock(run, kind) - start
+        chosen = min(chosen, int(left / (per_step * factor)))
+    floor = max(1, math.ceil(MIN_REFIT_FRACTION * steps))
+    if chosen < steps:
+        log.warning(
+            "the final refit gets %d of %d steps to fit the time budget%s",
+            max(chosen, floor),
+            steps,
+            "" if chosen >= floor else f" (at least {floor}: the budget will be overrun)",
+        )
+    return max(chosen, floor)
