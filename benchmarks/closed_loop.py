@@ -319,7 +319,7 @@ def run_al(smiles: str, demo: dict, out: Path, args, baseline: dict | None) -> P
 def models_key(committee) -> str:
     """Which committee this is: a digest of its members' weights (``IREngine.weights_sha256``,
     what the MD store keys its runs by), not of the release's files, whose manifest carries the
-    export's date and whose safetensors headers list their metadata in a random order."""
+    export's date."""
     members = "".join(engine.weights_sha256 for engine in committee.engines)
     return hashlib.sha256(members.encode()).hexdigest()[:12]
 
