@@ -6,9 +6,12 @@ The loop measures what each iteration and each committee fit costs (``state.json
 budget. The refit's cost is predicted from the loop's own fits: cost = start-up + per-step
 x steps, fitted to the fits' measured costs (iteration 0 fine-tunes ``fit.first_max_steps``
 steps from the foundation, later ones ``fit.max_steps``), with a per-step factor
-sqrt(refit batch / loop batch) for a larger refit batch. The square root errs on the safe
-side where it matters: a step of these tiny models is mostly per-operation overhead
-(fluoroethene: 16 structures cost 1.15x a step of 8, 32 cost 2.2x). Whatever budget the
+sqrt(refit batch / loop batch) for a larger refit batch, a middle estimate: a step of these
+tiny models is mostly per-operation overhead (one member on an idle core: 16 structures
+cost 1.15x a step of 8), but four members sharing two cores paid 1.6-1.8x. Measured
+(closed-loop benchmark, CPU): fluoroethene's refit (two fits measured) 10.7 min against
+8.6 predicted; dimethyl ether's and selenide's (one fit: no start-up term) 14.8 and 15.5
+against 15.7 and 15.4. Whatever budget the
 loop leaves, the refit's steps shrink to fit it (never below ``MIN_REFIT_FRACTION`` of
 ``final_fit_steps``). Only phases that ran whole in one process are measured: a resumed
 phase's cost would read too low.
