@@ -235,6 +235,8 @@ def test_bad_selection_is_a_clear_error(tmp_path):
         load_options(["O"], tmp_path, None, {"final_fit_lr": -0.1})
     with pytest.raises(ConfigError, match="final_fit_batch_size must be a positive integer"):
         load_options(["O"], tmp_path, None, {"final_fit_batch_size": 0})
+    with pytest.raises(ConfigError, match="stop.max_cpu_minutes must be a positive number"):
+        load_options(["O"], tmp_path, None, {"stop": {"max_cpu_minutes": -5}})
 
 
 def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused(tmp_path):

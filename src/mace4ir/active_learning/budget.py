@@ -11,10 +11,9 @@ tiny models is mostly per-operation overhead (one member on an idle core: 16 str
 cost 1.15x a step of 8), but four members sharing two cores paid 1.6-1.8x. Measured
 (closed-loop benchmark, CPU): fluoroethene's refit (two fits measured) 10.7 min against
 8.6 predicted; dimethyl ether's and selenide's (one fit: no start-up term) 14.8 and 15.5
-against 15.7 and 15.4. Whatever budget the
-loop leaves, the refit's steps shrink to fit it (never below ``MIN_REFIT_FRACTION`` of
-``final_fit_steps``). Only phases that ran whole in one process are measured: a resumed
-phase's cost would read too low.
+against 15.7 and 15.4. Whatever budget the loop leaves, the refit's steps shrink to fit it
+(never below ``MIN_REFIT_FRACTION`` of ``final_fit_steps``). Only phases that ran whole in
+one process are measured: a resumed phase's cost would read too low.
 """
 
 from __future__ import annotations

@@ -26,6 +26,14 @@ class StopRules:
     max_minutes: float | None = None
     max_cpu_minutes: float | None = None  # CPU time (all processes), likewise
 
+    def __post_init__(self):
+        for name in ("max_minutes", "max_cpu_minutes"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ConfigError(
+                    f"stop.{name} must be a positive number of minutes, got {value!r}"
+                )
+
 
 @dataclass
 class FitOptions:
