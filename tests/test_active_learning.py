@@ -237,6 +237,8 @@ def test_bad_selection_is_a_clear_error(tmp_path):
         load_options(["O"], tmp_path, None, {"final_fit_batch_size": 0})
     with pytest.raises(ConfigError, match="stop.max_cpu_minutes must be a positive number"):
         load_options(["O"], tmp_path, None, {"stop": {"max_cpu_minutes": -5}})
+    with pytest.raises(ConfigError, match="initial_temperature_K must be a positive"):
+        load_options(["O"], tmp_path, None, {"initial_temperature_K": [300.0, -5.0]})
 
 
 def test_a_run_recorded_before_a_new_option_resumes_and_other_inputs_are_refused(tmp_path):
@@ -300,3 +302,30 @@ def test_oracle_md_frames_interleave_temperatures_and_resume(tmp_path):
     again = oracle_md_frames(OracleSpec("xtb"), ref, 5, explore, **kw)
     np.testing.assert_allclose(np.array(again), np.array(frames), atol=1e-6)
     assert traj.stat().st_mtime_ns == stamp  # read back, not run again
+
+
+def test_normal_mode_frames_follow_equipartition_at_each_temperature():
+    """Initial frames over several temperatures: the first ones get the remainder, and the
+    harmonic energy of each temperature's frames is kT/2 per mode (equipartition)."""
+    from ase import units
+    from ase.build import molecule
+
+    from mace4ir.active_learning.loop import _normal_mode_frames
+    from mace4ir.evaluation import harmonic_ir
+    from mace4ir.evaluation.calculators.xtb import xtb_calculator
+
+    ref = harmonic_ir(molecule("H2O"), xtb_calculator(), optimizer="BFGS", method="fd")
+    sqrt_m = np.sqrt(ref.atoms.get_masses())[:, None]
+    modes = (ref.modes * sqrt_m).reshape(len(ref.modes), -1)
+    modes /= np.linalg.norm(modes, axis=1, keepdims=True)
+    omega2 = (ref.frequencies_cm1 / 521.47091) ** 2  # (cm^-1 -> sqrt(eV/(Å² amu)))²
+
+    def mean_energy(frames):
+        q = np.array([((p - ref.atoms.positions) * sqrt_m).ravel() for p in frames]) @ modes.T
+        return float(np.mean(0.5 * (q**2 * omega2).sum(axis=1)))
+
+    assert len(_normal_mode_frames(ref, 7, [300.0, 900.0], 0)) == 7
+    frames = _normal_mode_frames(ref, 8001, [300.0, 900.0], 0)
+    cold, hot = frames[:4001], frames[4001:]  # 4001 at 300 K, 4000 at 900 K
+    for part, temp in ((cold, 300.0), (hot, 900.0)):
+        assert mean_energy(part) == pytest.approx(1.5 * units.kB * temp, rel=0.05)

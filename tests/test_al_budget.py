@@ -30,7 +30,7 @@ def fake_run(tmp_path, cpu_min, costs=COSTS, wall_min=1.0, **stop):
     opts = SimpleNamespace(
         stop=StopRules(**stop),
         final_fit_steps=1500,
-        final_fit_batch_size=8,  # the loop's (configs/train/finetune.yaml): factor 1
+        final_fit_batch_size=8,  # the loop's (configs/train/finetune.yaml): ratio 1
         fit=SimpleNamespace(config="finetune", overrides={}),
     )
     return SimpleNamespace(
@@ -48,12 +48,15 @@ def test_refit_cost_is_fitted_to_the_loops_fits(tmp_path):
     start, per_step = budget.refit_cost_model(run, "CPU")
     assert start == pytest.approx(60.0) and per_step == pytest.approx(0.3)
     assert budget.refit_cost(run, "CPU", 1500, 1.0) == pytest.approx(510.0)
-    assert budget.refit_cost(run, "CPU", 1500, 2.0) == pytest.approx(960.0)  # start-up once
-    one = {"0": COSTS["0"]}  # one step count: all cost per step (the safe side)
-    assert budget.refit_cost_model(fake_run(tmp_path, 0.0, one), "wall") == (0.0, 0.24)
+    # a batch twice the loop's: start-up once, each step twice a loop step
+    assert budget.refit_cost(run, "CPU", 1500, 2.0) == pytest.approx(960.0)
+    one = fake_run(tmp_path, 0.0, {"0": COSTS["0"]})  # one step count: all cost per step
+    assert budget.refit_cost_model(one, "wall") == (0.0, 0.24)
+    # ... which holds the start-up: a step of twice the batch counts sqrt(2), not 2
+    assert budget.refit_cost(one, "wall", 1000, 2.0) == pytest.approx(240.0 * 2**0.5)
     assert budget.refit_cost_model(fake_run(tmp_path, 0.0, {}), "CPU") == (0.0, 0.0)
-    assert budget.batch_factor(16, 8) == pytest.approx(2**0.5)
-    assert budget.batch_factor(None, 8) == 1.0
+    assert budget.batch_ratio(16, 8) == 2.0
+    assert budget.batch_ratio(None, 8) == 1.0
 
 
 def test_the_loop_stops_before_an_iteration_that_leaves_the_refit_too_little(tmp_path):
@@ -77,7 +80,7 @@ def test_the_loop_stops_before_an_iteration_that_leaves_the_refit_too_little(tmp
 def test_the_refit_shrinks_to_the_budget_left_and_keeps_a_floor(tmp_path):
     run = fake_run(tmp_path, 10.0, max_cpu_minutes=20.0)  # 600 s left: (600 - 60) / 0.3
     assert budget.affordable_refit_steps(run, 1500, 1.0) == 1500
-    assert budget.affordable_refit_steps(run, 1500, 1.5) == 1200
+    assert budget.affordable_refit_steps(run, 1500, 1.5) == 1200  # 540 / 0.45
     run = fake_run(tmp_path, 10.0, max_cpu_minutes=20.0, max_minutes=2.0)  # 120 - 60 - 40 s
     assert budget.affordable_refit_steps(run, 1500, 1.0) == 150  # 100 fit: the 10 % floor
     run = fake_run(tmp_path, 10.0, max_minutes=5.0)  # 300 - 60 - 40 s of wall, 0.2 s per step

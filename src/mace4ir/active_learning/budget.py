@@ -5,12 +5,13 @@ The loop measures what each iteration and each committee fit costs (``state.json
 ``costs``) and stops before an iteration that, with the refit after it, would overrun a
 budget. The refit's cost is predicted from the loop's own fits: cost = start-up + per-step
 x steps, fitted to the fits' measured costs (iteration 0 fine-tunes ``fit.first_max_steps``
-steps from the foundation, later ones ``fit.max_steps``), with a per-step factor
-sqrt(refit batch / loop batch) for a larger refit batch, a middle estimate: a step of these
-tiny models is mostly per-operation overhead (one member on an idle core: 16 structures
-cost 1.15x a step of 8), but four members sharing two cores paid 1.6-1.8x. Measured
-(closed-loop benchmark, CPU): fluoroethene's refit (two fits measured) 10.7 min against
-8.6 predicted; dimethyl ether's and selenide's (one fit: no start-up term) 14.8 and 15.5
+steps from the foundation, later ones ``fit.max_steps``). A larger refit batch costs more
+per step: r = refit batch / loop batch. Once the start-up is separated, a step costs r
+times a loop step (an upper bound: four members sharing two cores paid 1.6-1.8x for r = 2,
+one member on an idle core 1.15x); with one step count measured, the per-step cost still
+holds the start-up, and sqrt(r) keeps the estimate from doubling it. Measured (closed-loop
+benchmark, CPU, with sqrt(r) for both): fluoroethene's refit (two fits measured) 10.7 min
+against 8.6 predicted (r: 11.7); dimethyl ether's and selenide's (one fit) 14.8 and 15.5
 against 15.7 and 15.4. Whatever budget the loop leaves, the refit's steps shrink to fit it
 (never below ``MIN_REFIT_FRACTION`` of ``final_fit_steps``). Only phases that ran whole in
 one process are measured: a resumed phase's cost would read too low.
@@ -71,24 +72,31 @@ def refit_cost_model(run, kind: str) -> tuple[float, float]:
     return float(start), float(slope)
 
 
-def batch_factor(refit_batch: int | None, loop_batch: int) -> float:
-    return math.sqrt(refit_batch / loop_batch) if refit_batch else 1.0
+def batch_ratio(refit_batch: int | None, loop_batch: int) -> float:
+    """Refit batch over loop batch (1 when the refit keeps the loop's)."""
+    return refit_batch / loop_batch if refit_batch else 1.0
 
 
-def refit_cost(run, kind: str, steps: int, factor: float) -> float:
+def step_factor(start: float, ratio: float) -> float:
+    """Cost of a refit step over a loop step: ``ratio`` once the start-up is separated
+    (``start`` > 0), sqrt(ratio) while the per-step cost still holds it."""
+    return ratio if start > 0 else math.sqrt(ratio)
+
+
+def refit_cost(run, kind: str, steps: int, ratio: float) -> float:
     start, per_step = refit_cost_model(run, kind)
-    return start + per_step * factor * steps
+    return start + per_step * step_factor(start, ratio) * steps
 
 
-def loop_budget_reason(run, refit_steps: int, factor: float) -> str | None:
-    """Why the loop must stop now to keep every budget (with the refit of ``refit_steps``),
-    or None."""
+def loop_budget_reason(run, refit_steps: int, ratio: float) -> str | None:
+    """Why the loop must stop now to keep every budget (with the refit of ``refit_steps`` at
+    :func:`batch_ratio` ``ratio``), or None."""
     for attr, kind in BUDGETS:
         limit = getattr(run.opts.stop, attr)
         if limit is None:
             continue
         spent, ahead = _clock(run, kind), next_iteration_cost(run, kind)
-        refit = refit_cost(run, kind, refit_steps, factor) if refit_steps else 0.0
+        refit = refit_cost(run, kind, refit_steps, ratio) if refit_steps else 0.0
         if spent + ahead + refit >= 60 * limit:
             return (
                 f"{kind} budget: {spent / 60:.1f} of {limit:g} min spent, another iteration "
@@ -97,7 +105,7 @@ def loop_budget_reason(run, refit_steps: int, factor: float) -> str | None:
     return None
 
 
-def affordable_refit_steps(run, steps: int, factor: float) -> int:
+def affordable_refit_steps(run, steps: int, ratio: float) -> int:
     """The refit's steps: ``steps``, or fewer where a budget has less left than they cost."""
     chosen = steps
     for attr, kind in BUDGETS:
@@ -106,7 +114,7 @@ def affordable_refit_steps(run, steps: int, factor: float) -> int:
         if limit is None or per_step <= 0:
             continue
         left = 60 * limit - _clock(run, kind) - start
-        chosen = min(chosen, int(left / (per_step * factor)))
+        chosen = min(chosen, int(left / (per_step * step_factor(start, ratio))))
     floor = max(1, math.ceil(MIN_REFIT_FRACTION * steps))
     if chosen < steps:
         log.warning(

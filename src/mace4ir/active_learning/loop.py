@@ -207,9 +207,19 @@ def _initial_frames(run: Run, refs) -> list[tuple]:
                 opts.oracle, ref, n, opts.explore, every, folder, opts.seed + m
             )
         else:
-            samples = normal_mode_samples(ref, n, opts.initial_temperature_K, opts.seed + m)
+            samples = _normal_mode_frames(ref, n, opts.initial_temperatures, opts.seed + m)
         frames += [(ref.atoms.numbers, pos) for pos in samples]
     return frames
+
+
+def _normal_mode_frames(ref, n: int, temperatures: list[float], seed: int) -> list:
+    """``n`` normal-mode samples shared out evenly over ``temperatures`` (the first ones get
+    the remainder), each temperature its own random stream."""
+    share, extra = divmod(n, len(temperatures))
+    out = []
+    for i, temp in enumerate(temperatures):
+        out += normal_mode_samples(ref, share + (i < extra), temp, seed + 100_003 * i)
+    return out
 
 
 def _explored_frames(run: Run, k: int, refs) -> list[tuple]:
@@ -302,7 +312,7 @@ def _stop_reason(run: Run, k: int) -> str | None:
         return f"{rules.max_iterations} iterations"
     if rules.max_oracle_calls is not None and run.labels.calls() >= rules.max_oracle_calls:
         return f"oracle budget spent ({run.labels.calls()} calls)"
-    return budget.loop_budget_reason(run, run.opts.final_fit_steps or 0, _refit_factor(run.opts))
+    return budget.loop_budget_reason(run, run.opts.final_fit_steps or 0, _refit_ratio(run.opts))
 
 
 def _refit_steps(run: Run) -> int:
@@ -311,9 +321,9 @@ def _refit_steps(run: Run) -> int:
     o, plan = run.opts, run.state.get("final_fit")
     if plan and plan["requested"] == o.final_fit_steps:
         return int(plan["steps"])
-    factor = _refit_factor(o)
-    steps = budget.affordable_refit_steps(run, o.final_fit_steps, factor)
-    predicted = {kind: budget.refit_cost(run, kind, steps, factor) for _, kind in budget.BUDGETS}
+    ratio = _refit_ratio(o)
+    steps = budget.affordable_refit_steps(run, o.final_fit_steps, ratio)
+    predicted = {kind: budget.refit_cost(run, kind, steps, ratio) for _, kind in budget.BUDGETS}
     log.info(
         "final refit: %d steps, predicted %s",
         steps,
@@ -325,12 +335,12 @@ def _refit_steps(run: Run) -> int:
     return steps
 
 
-def _refit_factor(opts: ALOptions) -> float:
-    """Cost of a refit step relative to a loop step (budget.batch_factor)."""
+def _refit_ratio(opts: ALOptions) -> float:
+    """The refit's batch over the loop's (budget.batch_ratio)."""
     from mace4ir.training.train_config import resolve
 
     loop_batch = resolve(opts.fit.config, opts.fit.overrides)["batch_size"]
-    return budget.batch_factor(opts.final_fit_batch_size, loop_batch)
+    return budget.batch_ratio(opts.final_fit_batch_size, loop_batch)
 
 
 def _cpu_seconds() -> float:

@@ -58,7 +58,8 @@ class ALOptions:
     ef: str | None = None  # or a training RUN of each kind
     dipole: str | None = None
     initial_per_mode: int = 8  # initial frames per vibrational mode and molecule
-    initial_temperature_K: float = 300.0  # of normal-mode sampling
+    # of normal-mode sampling; a list shares the frames out evenly over its temperatures
+    initial_temperature_K: float | list[float] = 300.0
     initial_sampling: str = "normal_modes"  # or "oracle_md": the plain-MD (AIMD-style) baseline
     oracle_md_every_steps: int = 40  # oracle_md: steps between two frames of one trajectory
     holdout_per_molecule: int = 10  # held-out oracle frames per molecule (never trained on)
@@ -89,11 +90,23 @@ class ALOptions:
         batch = self.final_fit_batch_size
         if batch is not None and not (isinstance(batch, int) and batch > 0):
             raise ConfigError(f"final_fit_batch_size must be a positive integer, got {batch!r}")
+        temps = self.initial_temperature_K
+        listed = temps if isinstance(temps, (list, tuple)) else [temps]
+        if not listed or not all(isinstance(t, (int, float)) and t > 0 for t in listed):
+            raise ConfigError(
+                f"initial_temperature_K must be a positive temperature or a list of them, "
+                f"got {temps!r}"
+            )
         if self.initial_sampling not in INITIAL_SAMPLINGS:
             raise ConfigError(
                 f"initial_sampling must be one of {', '.join(INITIAL_SAMPLINGS)}, "
                 f"got {self.initial_sampling!r}"
             )
+
+    @property
+    def initial_temperatures(self) -> list[float]:
+        temps = self.initial_temperature_K
+        return [float(t) for t in (temps if isinstance(temps, (list, tuple)) else [temps])]
 
     def record(self) -> dict:
         """The inputs a resumed run must share (JSON-able)."""
