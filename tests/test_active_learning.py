@@ -310,7 +310,7 @@ def test_normal_mode_frames_follow_equipartition_at_each_temperature():
     from ase import units
     from ase.build import molecule
 
-    from mace4ir.active_learning.loop import _normal_mode_frames
+    from mace4ir.active_learning.sampling import normal_mode_frames
     from mace4ir.evaluation import harmonic_ir
     from mace4ir.evaluation.calculators.xtb import xtb_calculator
 
@@ -324,8 +324,8 @@ def test_normal_mode_frames_follow_equipartition_at_each_temperature():
         q = np.array([((p - ref.atoms.positions) * sqrt_m).ravel() for p in frames]) @ modes.T
         return float(np.mean(0.5 * (q**2 * omega2).sum(axis=1)))
 
-    assert len(_normal_mode_frames(ref, 7, [300.0, 900.0], 0)) == 7
-    frames = _normal_mode_frames(ref, 8001, [300.0, 900.0], 0)
+    assert len(normal_mode_frames(ref, 7, [300.0, 900.0], [0, 1])) == 7
+    frames = normal_mode_frames(ref, 8001, [300.0, 900.0], [0, 1])
     cold, hot = frames[:4001], frames[4001:]  # 4001 at 300 K, 4000 at 900 K
     for part, temp in ((cold, 300.0), (hot, 900.0)):
         assert mean_energy(part) == pytest.approx(1.5 * units.kB * temp, rel=0.05)

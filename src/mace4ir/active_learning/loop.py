@@ -27,7 +27,7 @@ from mace4ir.active_learning.history import read_assessments, write_history
 from mace4ir.active_learning.labels import LabelStore
 from mace4ir.active_learning.options import ALOptions, with_new_defaults
 from mace4ir.active_learning.reference import reference
-from mace4ir.active_learning.sampling import choose_frames, normal_mode_samples
+from mace4ir.active_learning.sampling import choose_frames, normal_mode_frames, normal_mode_samples
 from mace4ir.atomic_write import write_json_atomic
 from mace4ir.errors import Mace4irError
 from mace4ir.molecules import load_molecule
@@ -207,19 +207,11 @@ def _initial_frames(run: Run, refs) -> list[tuple]:
                 opts.oracle, ref, n, opts.explore, every, folder, opts.seed + m
             )
         else:
-            samples = _normal_mode_frames(ref, n, opts.initial_temperatures, opts.seed + m)
+            temps = opts.initial_temperatures
+            seeds = [opts.seed + m + 100_003 * i for i in range(len(temps))]
+            samples = normal_mode_frames(ref, n, temps, seeds)
         frames += [(ref.atoms.numbers, pos) for pos in samples]
     return frames
-
-
-def _normal_mode_frames(ref, n: int, temperatures: list[float], seed: int) -> list:
-    """``n`` normal-mode samples shared out evenly over ``temperatures`` (the first ones get
-    the remainder), each temperature its own random stream."""
-    share, extra = divmod(n, len(temperatures))
-    out = []
-    for i, temp in enumerate(temperatures):
-        out += normal_mode_samples(ref, share + (i < extra), temp, seed + 100_003 * i)
-    return out
 
 
 def _explored_frames(run: Run, k: int, refs) -> list[tuple]:

@@ -39,6 +39,16 @@ def normal_mode_samples(harmonic, n: int, temperature_K: float, seed: int) -> li
     return out
 
 
+def normal_mode_frames(harmonic, n: int, temperatures, seeds) -> list[np.ndarray]:
+    """``n`` samples shared out evenly over ``temperatures`` (the first ones get the
+    remainder), temperature i drawn with ``seeds[i]``."""
+    share, extra = divmod(n, len(temperatures))
+    out = []
+    for i, (temp, seed) in enumerate(zip(temperatures, seeds, strict=True)):
+        out += normal_mode_samples(harmonic, share + (i < extra), temp, seed)
+    return out
+
+
 @dataclass
 class Candidate:
     trajectory: int  # replica index in the exploration batch
