@@ -10,11 +10,12 @@ per step: r = refit batch / loop batch. Once the start-up is separated, a step c
 times a loop step (an upper bound: four members sharing two cores paid 1.6-1.8x for r = 2,
 one member on an idle core 1.15x); with one step count measured, the per-step cost still
 holds the start-up, and sqrt(r) keeps the estimate from doubling it. Measured (closed-loop
-benchmark, CPU, with sqrt(r) for both): fluoroethene's refit (two fits measured) 10.7 min
-against 8.6 predicted (r: 11.7); dimethyl ether's and selenide's (one fit) 14.8 and 15.5
-against 15.7 and 15.4. Whatever budget the loop leaves, the refit's steps shrink to fit it
-(never below ``MIN_REFIT_FRACTION`` of ``final_fit_steps``). Only phases that ran whole in
-one process are measured: a resumed phase's cost would read too low.
+benchmark, CPU): fluoroethene's refit (two fits measured) 9.8 min against 11.6 predicted
+(with sqrt(r) for it too, an earlier run: 10.7 against 8.6, over budget); dimethyl ether's
+and selenide's (one fit) 14.8 and 15.5 against 15.7 and 15.4. Whatever budget the loop
+leaves, the refit's steps shrink to fit it (never below ``MIN_REFIT_FRACTION`` of
+``final_fit_steps``). Only phases that ran whole in one process are measured: a resumed
+phase's cost would read too low.
 """
 
 from __future__ import annotations
