@@ -138,7 +138,7 @@ def test_final_refit_is_released_and_a_finished_run_continues_when_its_budget_gr
     assert json.loads((final / "ef_01" / "finetune.json").read_text())["bootstrap"] is False
     loop = out / "iterations" / "iter_000" / "committee" / "ef_01"
     loop_train = yaml.safe_load((loop / "ef" / "config.yaml").read_text())["train"]
-    assert (loop_train["optimizer"]["lr"], loop_train["batch_size"]) == (0.03, 8)
+    assert (loop_train["optimizer"]["lr"], loop_train["batch_size"]) == (0.03, 16)  # the loop's
     assert json.loads((loop / "finetune.json").read_text())["bootstrap"] is True  # the loop's
     released = json.loads((out / "committee" / "committee.json").read_text())
     assert all(
@@ -271,6 +271,23 @@ def test_uniform_selection_ignores_the_committee_and_uncertainty_follows_it():
     ]
     assert [c.step for c in choose_frames("uncertainty", pool, 2, 150)] == [900, 700]
     assert [c.step for c in choose_frames("uniform", pool, 2, 150)] == [300, 600]
+
+
+def test_weighted_selection_draws_in_proportion_to_disagreement():
+    """Stochastic acquisition: a frame with three times the disagreement is drawn three
+    times as often; a seed repeats its draw; picks keep their distance on a trajectory."""
+    from mace4ir.active_learning.sampling import Candidate, choose_frames
+
+    pos = np.zeros((1, 3))
+    pair = [Candidate(0, 0, 3.0, pos), Candidate(1, 0, 1.0, pos)]
+    firsts = [choose_frames("weighted", pair, 1, 100, seed=s)[0].trajectory for s in range(4000)]
+    assert abs(firsts.count(0) / 4000 - 0.75) < 0.03  # binomial sd 0.007
+    pool = [Candidate(0, step, 1.0 + step / 1000, pos) for step in range(0, 2000, 20)]
+    picks = choose_frames("weighted", pool, 5, 200, seed=7)
+    assert [c.step for c in picks] == [c.step for c in choose_frames("weighted", pool, 5, 200, 7)]
+    steps = sorted(c.step for c in picks)
+    assert len(steps) == 5 and min(np.diff(steps)) >= 200
+    assert steps != [c.step for c in choose_frames("uncertainty", pool, 5, 200)]
 
 
 def test_oracle_md_frames_interleave_temperatures_and_resume(tmp_path):

@@ -226,13 +226,14 @@ def _explored_frames(run: Run, k: int, refs) -> list[tuple]:
     layout = exploration.replica_layout(starts, run.opts.explore)
     frames = []
     for m, ref in enumerate(refs):
-        for temp in run.opts.explore.temperatures_K:
+        for t, temp in enumerate(run.opts.explore.temperatures_K):
             pool = [c for c in result.candidates if layout[c.trajectory] == (m, temp)]
             chosen = choose_frames(
                 run.opts.selection,
                 pool,
                 run.opts.frames_per_temperature,
                 run.opts.min_separation_steps,
+                seed=run.opts.seed + 10_007 * k + 101 * m + t,  # own draws per pool
             )
             frames += [(ref.atoms.numbers, c.positions) for c in chosen]
     return frames

@@ -12,7 +12,7 @@ from mace4ir.active_learning.oracle import OracleSpec
 from mace4ir.config import load_config, merge
 from mace4ir.errors import ConfigError
 
-SELECTIONS = ("uncertainty", "uniform")
+SELECTIONS = ("uncertainty", "weighted", "uniform")
 INITIAL_SAMPLINGS = ("normal_modes", "oracle_md")
 
 
@@ -65,7 +65,8 @@ class ALOptions:
     holdout_per_molecule: int = 10  # held-out oracle frames per molecule (never trained on)
     frames_per_temperature: int = 5  # labelled per molecule, temperature and iteration
     min_separation_steps: int = 200  # between two frames taken from one trajectory
-    selection: str = "uncertainty"  # or "uniform": evenly spaced MD frames (the baseline)
+    # or "weighted": drawn with probability ~ disagreement; "uniform": evenly spaced (baseline)
+    selection: str = "uncertainty"
     explore: ExploreOptions = field(default_factory=ExploreOptions)
     fit: FitOptions = field(default_factory=FitOptions)
     stop: StopRules = field(default_factory=StopRules)

@@ -3,11 +3,15 @@
 * Initial data: thermal displacements along the oracle's normal modes around its
   optimised geometry (PALIRS starts from normal-mode sampling): each frame draws every
   mode's amplitude from the classical Boltzmann distribution at the sampling temperature.
-* Later data: the MD frames the committee disagrees on most (or, for the baseline,
-  frames evenly spaced in time), spread over the
-  trajectories: a frame is taken only if no frame already taken from the same trajectory
-  lies within ``min_separation`` steps of it (neighbouring frames carry the same
-  information), and at most ``per_trajectory`` come from any one trajectory.
+* Later data: the MD frames the committee disagrees on most (``uncertainty``, PALIRS), or
+  frames drawn at random with probability proportional to the disagreement (``weighted``:
+  top-k picks of one batch are all outliers, the most distorted frames, which taught the
+  harmonic spectrum less than random thermal frames; stochastic acquisition favours
+  uncertain frames without making every pick one), or, for the baseline, frames evenly
+  spaced in time (``uniform``). Picks are spread over the trajectories: a frame is taken
+  only if no frame already taken from the same trajectory lies within ``min_separation``
+  steps of it (neighbouring frames carry the same information), and at most
+  ``per_trajectory`` come from any one trajectory.
 """
 
 from __future__ import annotations
@@ -61,9 +65,32 @@ def select_uncertain(
     candidates: list[Candidate], k: int, min_separation: int, per_trajectory: int | None = None
 ) -> list[Candidate]:
     """Up to ``k`` candidates, most uncertain first, spread over trajectories and time."""
+    ranked = sorted(candidates, key=lambda c: -c.uncertainty)
+    return _spread(ranked, k, min_separation, per_trajectory)
+
+
+def select_weighted(
+    candidates: list[Candidate], k: int, min_separation: int, seed: int
+) -> list[Candidate]:
+    """Up to ``k`` candidates drawn without replacement, each with probability proportional
+    to its uncertainty (Efraimidis-Spirakis keys u^(1/w)), spread like
+    :func:`select_uncertain`."""
+    if not candidates:
+        return []
+    weights = np.maximum([c.uncertainty for c in candidates], 1e-12)
+    keys = np.log(np.random.default_rng(seed).random(len(candidates))) / weights
+    ranked = [candidates[i] for i in np.argsort(-keys, kind="stable")]
+    return _spread(ranked, k, min_separation, None)
+
+
+def _spread(
+    ranked: list[Candidate], k: int, min_separation: int, per_trajectory: int | None
+) -> list[Candidate]:
+    """The first ``k`` of ``ranked`` that keep ``min_separation`` steps from the frames
+    already taken on their trajectory, at most ``per_trajectory`` per trajectory."""
     taken: list[Candidate] = []
     count: dict[int, int] = {}
-    for c in sorted(candidates, key=lambda c: -c.uncertainty):
+    for c in ranked:
         if len(taken) == k:
             break
         if per_trajectory is not None and count.get(c.trajectory, 0) >= per_trajectory:
@@ -88,10 +115,13 @@ def select_uniform(candidates: list[Candidate], k: int) -> list[Candidate]:
 
 
 def choose_frames(
-    selection: str, candidates: list[Candidate], k: int, min_separation: int
+    selection: str, candidates: list[Candidate], k: int, min_separation: int, seed: int = 0
 ) -> list[Candidate]:
-    """The ``k`` frames an iteration labels: ``uncertainty`` (:func:`select_uncertain`) or
-    ``uniform`` (:func:`select_uniform`, the baseline)."""
+    """The ``k`` frames an iteration labels: ``uncertainty`` (:func:`select_uncertain`),
+    ``weighted`` (:func:`select_weighted`, drawn with ``seed``) or ``uniform``
+    (:func:`select_uniform`, the baseline)."""
     if selection == "uniform":
         return select_uniform(candidates, k)
+    if selection == "weighted":
+        return select_weighted(candidates, k, min_separation, seed)
     return select_uncertain(candidates, k, min_separation)
