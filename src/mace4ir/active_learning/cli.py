@@ -64,8 +64,7 @@ def register(sub) -> None:
     p.add_argument(
         "--final-fit-batch-size",
         type=int,
-        help="batch size of the final refit (default 16; the loop's fits use the training "
-        "config's 8)",
+        help="batch size of the final refit (default: the loop's, fit.overrides.batch_size: 16)",
     )
     p.add_argument("--workers", type=int, help="oracle processes (default: one per core)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")

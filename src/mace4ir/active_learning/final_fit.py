@@ -11,9 +11,10 @@ disagreement where data are thin, but each member then sees ~60 % of the labels.
 same 111 labels (three members at 0.1) single members reach a median 5.7 cm^-1 without
 resamples, 7.3 with (nine each); the committee means scatter as much either way (3.5, 5.8,
 6.8 without; 4.5, 5.7, 6.8 with), the members still differing by seed and validation split.
-Its batches are larger (``final_fit_batch_size``): a step of these tiny models is mostly
-per-operation overhead, so 1500 steps of 16 cost ~40 % less CPU than 3000 of 8 (fluoroethene,
-closed loop: 20.1 CPU minutes in all, 7.4 +- 1.5 cm^-1 against 6.3 +- 0.7 with 3000 of 8).
+Its batches (``final_fit_batch_size``; default: the loop's 16) are larger than training's 8:
+a step of these tiny models is mostly per-operation overhead, so 1500 steps of 16 cost
+~40 % less CPU than 3000 of 8 (fluoroethene, closed loop: 20.1 CPU minutes in all,
+7.4 +- 1.5 cm^-1 against 6.3 +- 0.7 with 3000 of 8).
 The refit lives in ``DIR/final/after_iter_NNN_steps_S[_lr_X][_batch_B][_no_bootstrap]/`` (named by
 what it depends on, so a run continued later, or refitted with another recipe, gets a new
 one), with its assessment, which ``history.csv`` shows as a row of its own (``fit: final``).

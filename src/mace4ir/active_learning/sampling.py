@@ -75,8 +75,6 @@ def select_weighted(
     """Up to ``k`` candidates drawn without replacement, each with probability proportional
     to its uncertainty (Efraimidis-Spirakis keys u^(1/w)), spread like
     :func:`select_uncertain`."""
-    if not candidates:
-        return []
     weights = np.maximum([c.uncertainty for c in candidates], 1e-12)
     keys = np.log(np.random.default_rng(seed).random(len(candidates))) / weights
     ranked = [candidates[i] for i in np.argsort(-keys, kind="stable")]
