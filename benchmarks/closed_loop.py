@@ -22,7 +22,7 @@ in the sample; dimethyl selenide brings selenium, an element the sample lacks):
   split; bootstrap resamples where used) by as much as the difference being measured.
   Both final committees are refitted on their own labels with N-1 more seeds, and the
   verdict compares mean MAEs and prints their difference with its standard error (5 fits
-  each: ~0.8 cm^-1 for fluoroethene).
+  each: 0.7 cm^-1 for fluoroethene).
 
     OMP_NUM_THREADS=1 python benchmarks/closed_loop.py --demo demo_run --out closed_loop
 
