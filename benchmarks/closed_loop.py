@@ -46,7 +46,7 @@ from pathlib import Path
 MOLECULES = {"dimethyl ether": "COC", "fluoroethene": "C=CF", "dimethyl selenide": "C[Se]C"}
 # 16 replicas, thermalised at 10x the friction: with 4 and the production friction (a ~1 ps
 # memory) each band's intensity rests on a dozen draws of its mode's energy, and two GFN2-xTB
-# runs that differ only in their seed agreed to r = 0.92-0.98 (fluoroethene)
+# runs that differ only in their seed agreed to r = 0.92-0.98 (fluoroethene; 0.98 with these)
 MD = dict(
     replicas=16,
     thermalization_ps=0.5,
@@ -55,7 +55,8 @@ MD = dict(
     max_corr_fs=500.0,
     traj_every=0,
 )
-MD_FOLDER = "md_16x3ps"  # new settings, new folders: an MD store refuses another's options
+# named by the settings, so new ones get new folders (an MD store refuses another's options)
+MD_FOLDER = f"md_{MD['replicas']}x{MD['production_ps']:g}ps"
 
 log = logging.getLogger("closed_loop")
 
